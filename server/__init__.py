@@ -1,0 +1,1 @@
+"""kalend's HTTP side: Radicale's application extended, the server, the CLI."""

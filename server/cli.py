@@ -1,0 +1,243 @@
+"""The ``kalend`` command: serve, manage users, migrate the database.
+
+Every failure an operator can cause (a bad config key, an unreachable
+database, a stale schema, an unknown user) ends in one line on stderr naming
+what is wrong and what to do, and exit status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import os
+import sys
+from typing import Callable, Optional, Sequence
+
+from radicale import config as radicale_config
+
+import kalend
+from kalend.server import config as kalend_config
+from kalend.server import users
+from kalend.storage_plugin import migrate
+from kalend.storage_plugin.engine import (DatabaseUnavailableError, make_engine,
+                                          masked_url)
+from kalend.storage_plugin.settings import data_folder, database_url
+
+EXIT_USAGE = 2
+
+
+class CommandError(Exception):
+    """Printed as ``kalend: <message>`` with exit status 2."""
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
+                        format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
+
+
+def _load(args: argparse.Namespace) -> "radicale_config.Configuration":
+    return kalend_config.load(args.config)
+
+
+def _bind_addresses(args: argparse.Namespace,
+                    configuration: "radicale_config.Configuration"
+                    ) -> list[tuple[str, int]]:
+    """[server] hosts, or the one address --host/--port name (port 0 picks a
+    free port, which Radicale's own option parser would refuse)."""
+    hosts: list[tuple[str, int]] = list(configuration.get("server", "hosts"))
+    if args.host is None and args.port is None:
+        return hosts
+    host = args.host if args.host is not None else hosts[0][0]
+    port = args.port if args.port is not None else hosts[0][1]
+    if not 0 <= port <= 65535:
+        raise CommandError(f"--port {port} is not a port number (0-65535)")
+    return [(host, port)]
+
+
+def _engine(configuration: "radicale_config.Configuration"):
+    engine = make_engine(database_url(configuration),
+                         pool_size=configuration.get("storage", "pool_size"))
+    migrate.ensure_current(engine)
+    return engine
+
+
+# -- verbs ------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from kalend.server.http import prepare_data_folder, serve
+
+    configuration = _load(args)
+    _configure_logging(configuration.get("logging", "level"))
+    folder = prepare_data_folder(configuration)
+    htpasswd = configuration.get("auth", "htpasswd_filename")
+    for option in kalend_config.ignored_options(args.config):
+        logging.getLogger("kalend").warning(
+            "[storage] %s is a Radicale file-system option; kalend ignores it", option)
+    url = database_url(configuration)
+    print(f"kalend {kalend.__version__}: data folder {folder}", flush=True)
+    print(f"kalend: database {masked_url(url)}", flush=True)
+    if not users.read_logins(htpasswd) and configuration.get("auth", "type") == "htpasswd":
+        print("kalend: no users yet; add one with `kalend user add NAME`", flush=True)
+
+    def ready(urls: list[str]) -> None:
+        for address in urls:
+            print(f"kalend: listening on {address} (Ctrl-C stops)", flush=True)
+
+    serve(configuration, _bind_addresses(args, configuration), on_ready=ready)
+    print("kalend: stopped", flush=True)
+    return 0
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    configuration = _load(args)
+    password = args.password if args.password is not None else _ask_password(args.name)
+    htpasswd = configuration.get("auth", "htpasswd_filename")
+    engine = _engine(configuration)
+    addresses = users.set_addresses(engine, users.check_name(args.name), args.email or [])
+    users.set_password(htpasswd, args.name, password, create=True)
+    shown = ", ".join(a[len("mailto:"):] for a in addresses) or "no e-mail address"
+    print(f"kalend: user {args.name} added ({shown})")
+    return 0
+
+
+def cmd_user_list(args: argparse.Namespace) -> int:
+    configuration = _load(args)
+    engine = _engine(configuration)
+    for user in users.list_users(engine, configuration.get("auth", "htpasswd_filename")):
+        print(" ".join([user.name, *(a[len("mailto:"):] for a in user.addresses)]))
+    return 0
+
+
+def cmd_user_passwd(args: argparse.Namespace) -> int:
+    configuration = _load(args)
+    password = args.password if args.password is not None else _ask_password(args.name)
+    users.set_password(configuration.get("auth", "htpasswd_filename"), args.name,
+                       password, create=False)
+    if args.email:
+        users.set_addresses(_engine(configuration), args.name, args.email)
+    print(f"kalend: password of {args.name} changed")
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    configuration = _load(args)
+    engine = make_engine(database_url(configuration))
+    before, after = migrate.upgrade(engine)
+    if before == after:
+        print(f"kalend: database {masked_url(database_url(configuration))} "
+              f"is up to date ({after})")
+    else:
+        print(f"kalend: database upgraded from {before or 'empty'} to {after}")
+    return 0
+
+
+def cmd_db_status(args: argparse.Namespace) -> int:
+    configuration = _load(args)
+    engine = make_engine(database_url(configuration))
+    current, head = migrate.current_revision(engine), migrate.head_revision()
+    state = "up to date" if current == head else "needs `kalend db upgrade`"
+    print(f"kalend: schema {current or 'empty'}, this kalend needs {head}: {state}")
+    return 0 if current == head else 1
+
+
+def cmd_config_defaults(_args: argparse.Namespace) -> int:
+    sys.stdout.write(kalend_config.render_defaults())
+    return 0
+
+
+def _ask_password(name: str) -> str:
+    if not sys.stdin.isatty():
+        line = sys.stdin.readline().rstrip("\n")
+        if not line:
+            raise CommandError("no password given: pass --password or type it on stdin")
+        return line
+    first = getpass.getpass(f"Password for {name}: ")
+    if first != getpass.getpass("Again: "):
+        raise CommandError("the two passwords differ; nothing changed")
+    return first
+
+
+# -- argument parsing -----------------------------------------------------------
+
+
+def _add_config(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", "-C", metavar="FILE",
+                        help="configuration file (Radicale's INI format with kalend's "
+                             "keys; see config/kalend.conf). Without it kalend runs on "
+                             "the embedded default in ./kalend-data")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kalend", description="kalend: a CalDAV/CardDAV server for teams.")
+    parser.add_argument("--version", action="version",
+                        version=f"kalend {kalend.__version__}")
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+
+    serve = verbs.add_parser("serve", help="run the CalDAV/CardDAV server",
+                             description="Serve CalDAV/CardDAV until Ctrl-C.")
+    _add_config(serve)
+    serve.add_argument("--host", help="address to listen on (default: [server] hosts, "
+                                      "localhost)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 5232; "
+                                                "0 picks a free one)")
+    serve.set_defaults(func=cmd_serve)
+
+    user = verbs.add_parser("user", help="manage logins and calendar-user addresses",
+                            description="Manage logins and their e-mail addresses.")
+    user_verbs = user.add_subparsers(dest="user_verb", metavar="ACTION", required=True)
+    add = user_verbs.add_parser("add", help="create a login",
+                                description="Create a login; the e-mail addresses are "
+                                            "the user's calendar-user addresses "
+                                            "used for scheduling.")
+    add.add_argument("name")
+    add.add_argument("--password", help="the password (asked for when left out)")
+    add.add_argument("--email", action="append", metavar="ADDR",
+                     help="an e-mail address of the user (repeatable)")
+    _add_config(add)
+    add.set_defaults(func=cmd_user_add)
+    lst = user_verbs.add_parser("list", help="list logins and their addresses",
+                                description="List logins and their addresses.")
+    _add_config(lst)
+    lst.set_defaults(func=cmd_user_list)
+    passwd = user_verbs.add_parser("passwd", help="change a password",
+                                   description="Change a user's password (and, with "
+                                               "--email, replace their addresses).")
+    passwd.add_argument("name")
+    passwd.add_argument("--password", help="the new password (asked for when left out)")
+    passwd.add_argument("--email", action="append", metavar="ADDR",
+                        help="replace the user's addresses (repeatable)")
+    _add_config(passwd)
+    passwd.set_defaults(func=cmd_user_passwd)
+
+    db = verbs.add_parser("db", help="database schema migrations",
+                          description="Manage the database schema.")
+    db_verbs = db.add_subparsers(dest="db_verb", metavar="ACTION", required=True)
+    upgrade = db_verbs.add_parser("upgrade", help="apply pending migrations",
+                                  description="Apply pending Alembic migrations.")
+    _add_config(upgrade)
+    upgrade.set_defaults(func=cmd_db_upgrade)
+    status = db_verbs.add_parser("status", help="show the schema revision",
+                                 description="Show whether the schema is current.")
+    _add_config(status)
+    status.set_defaults(func=cmd_db_status)
+    config = verbs.add_parser("config", help="print every option with its default",
+                              description="Print a configuration file listing every "
+                                          "option, its default and what it does.")
+    config.set_defaults(func=cmd_config_defaults)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except (CommandError, kalend_config.ConfigError, users.UserError,
+            DatabaseUnavailableError, migrate.SchemaOutOfDateError) as exc:
+        print(f"kalend: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130

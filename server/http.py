@@ -1,0 +1,127 @@
+"""The threaded HTTP server that ``kalend serve`` runs.
+
+Radicale's request handler (its environ fix-ups and logging) is reused; the
+server loop is kalend's own, because Radicale's ``serve`` constructs Radicale's
+application itself and cannot be handed kalend's.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import socketserver
+import threading
+import wsgiref.simple_server
+from typing import Callable, List, Optional, Tuple
+
+from radicale import config as radicale_config
+from radicale.server import RequestHandler
+
+from kalend.server.app import Application
+from kalend.storage_plugin.settings import data_folder
+
+logger = logging.getLogger("kalend.server")
+
+
+class ThreadedWSGIServer(socketserver.ThreadingMixIn, wsgiref.simple_server.WSGIServer):
+    """One thread per connection; requests are independent transactions.
+
+    Request threads are joined on shutdown (``block_on_close``), so a request
+    in flight at Ctrl-C finishes and commits instead of being cut off.
+    """
+
+    daemon_threads = False
+    block_on_close = True
+    allow_reuse_address = True
+
+    def __init__(self, address: Tuple[str, int], family: int, timeout: float) -> None:
+        self.address_family = family
+        self._client_timeout = timeout
+        super().__init__(address, RequestHandler)
+
+    def server_bind(self) -> None:
+        if self.address_family == socket.AF_INET6:
+            self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        super().server_bind()
+
+    def get_request(self):  # type: ignore[override]
+        request, address = super().get_request()
+        if self._client_timeout > 0:
+            request.settimeout(self._client_timeout)
+        return request, address
+
+    def handle_error(self, request, client_address) -> None:  # type: ignore[override]
+        logger.exception("error while serving %s", client_address)
+
+
+def _bind(hosts: List[Tuple[str, int]], timeout: float) -> List[ThreadedWSGIServer]:
+    servers = []
+    for host, port in hosts:
+        infos = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        family, _, _, _, address = infos[0]
+        servers.append(ThreadedWSGIServer((address[0], address[1]), family, timeout))
+    return servers
+
+
+def url_of(server: ThreadedWSGIServer) -> str:
+    host, port = server.server_address[:2]
+    shown = f"[{host}]" if ":" in str(host) else host
+    return f"http://{shown}:{port}/"
+
+
+def prepare_data_folder(configuration: "radicale_config.Configuration") -> str:
+    """Create the data folder and an empty htpasswd file on first start.
+
+    Radicale refuses to start without the htpasswd file; an empty one means
+    "no users yet", which ``kalend user add`` fills.
+    """
+    folder = data_folder(configuration)
+    os.makedirs(folder, exist_ok=True)
+    htpasswd = configuration.get("auth", "htpasswd_filename")
+    if configuration.get("auth", "type") == "htpasswd" and not os.path.exists(htpasswd):
+        os.makedirs(os.path.dirname(os.path.abspath(htpasswd)), exist_ok=True)
+        open(htpasswd, "a").close()
+    return folder
+
+
+def serve(configuration: "radicale_config.Configuration",
+          hosts: Optional[List[Tuple[str, int]]] = None,
+          on_ready: Optional[Callable[[List[str]], None]] = None,
+          stop: Optional[threading.Event] = None) -> None:
+    """Serve until SIGINT/SIGTERM (or ``stop`` is set), then stop cleanly:
+    stop accepting, let running requests finish, close the database pool."""
+    prepare_data_folder(configuration)
+    configuration = configuration.copy()
+    configuration.update({"server": {"_internal_server": "True"}}, "kalend serve",
+                         privileged=True)
+    application = Application(configuration)
+    servers = _bind(hosts or configuration.get("server", "hosts"),
+                    configuration.get("server", "timeout"))
+    for server in servers:
+        server.set_app(application)
+    stop = stop or threading.Event()
+    threads = [threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.2},
+                                name=f"kalend-http-{i}", daemon=True)
+               for i, s in enumerate(servers)]
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, lambda *_: stop.set())
+    try:
+        for thread in threads:
+            thread.start()
+        if on_ready is not None:
+            on_ready([url_of(s) for s in servers])
+        stop.wait()
+        logger.info("stopping: finishing requests in flight")
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()
+        for thread in threads:
+            thread.join(timeout=10)
+        application.storage.engine.dispose()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

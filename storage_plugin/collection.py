@@ -1,0 +1,302 @@
+"""A Radicale collection backed by the ``collection``/``item``/``change`` rows.
+
+Every method works inside the request's transaction (see ``transaction``);
+the object itself holds only the row's identity and a cache of its metadata,
+refreshed after its own writes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+import xml.etree.ElementTree as ET
+from typing import (TYPE_CHECKING, Any, Iterable, Iterator, List, Mapping,
+                    Optional, Tuple, Union, overload)
+
+import radicale.item as radicale_item
+from radicale import pathutils
+from radicale import storage as radicale_storage
+from radicale.item import filter as radicale_filter
+from sqlalchemy import Connection, delete, exists, insert, select, update
+
+from kalend.storage_plugin import schema
+from kalend.storage_plugin.items import http_date, item_from_row, row_values
+from kalend.storage_plugin.transaction import current_connection
+
+if TYPE_CHECKING:
+    from kalend.storage_plugin.storage import Storage
+
+#: Sync tokens are URIs (RFC 6578 §3.2); they name the collection row and the
+#: sequence number, so a token of a deleted-and-recreated collection is refused.
+SYNC_TOKEN_PREFIX = "urn:kalend:sync:"
+
+#: How many hrefs go into one ``IN (…)`` list.
+_IN_CHUNK = 500
+
+_ITEM_COLUMNS = (schema.item.c.href, schema.item.c.uid, schema.item.c.etag,
+                 schema.item.c.name, schema.item.c.component, schema.item.c.text,
+                 schema.item.c.start, schema.item.c.end, schema.item.c.modified)
+
+
+class InvalidSyncTokenError(ValueError):
+    """Radicale answers a ValueError from ``sync`` with DAV:valid-sync-token."""
+
+
+def format_sync_token(collection_id: int, seq: int) -> str:
+    return f"{SYNC_TOKEN_PREFIX}{collection_id}:{seq}"
+
+
+def parse_sync_token(token: str) -> Tuple[int, int]:
+    if not token.startswith(SYNC_TOKEN_PREFIX):
+        raise InvalidSyncTokenError(f"not a kalend sync token: {token!r}")
+    try:
+        collection_id, seq = token[len(SYNC_TOKEN_PREFIX):].split(":")
+        return int(collection_id), int(seq)
+    except ValueError as exc:
+        raise InvalidSyncTokenError(f"malformed sync token: {token!r}") from exc
+
+
+def record_change(connection: Connection, collection_id: int,
+                  changes: Iterable[Tuple[str, bool]], now: float) -> int:
+    """Advance the collection's sequence and log ``(href, deleted)`` pairs.
+
+    The UPDATE takes the collection row's lock, which also orders concurrent
+    writers of one collection on databases without advisory locks.
+    """
+    seq = connection.execute(
+        update(schema.collection)
+        .where(schema.collection.c.id == collection_id)
+        .values(sync_seq=schema.collection.c.sync_seq + 1, modified=now)
+        .returning(schema.collection.c.sync_seq)).scalar_one()
+    rows = [{"collection_id": collection_id, "seq": seq, "href": href,
+             "deleted": deleted, "created": now} for href, deleted in changes]
+    if rows:
+        connection.execute(insert(schema.change), rows)
+    return seq
+
+
+class Collection(radicale_storage.BaseCollection):
+
+    def __init__(self, storage: "Storage", row: Mapping[str, Any]) -> None:
+        self._storage = storage
+        self._id: int = row["id"]
+        self._path: str = row["path"]
+        self._load(row)
+
+    def _load(self, row: Mapping[str, Any]) -> None:
+        self._tag: str = row["tag"] or ""
+        self._props: dict[str, str] = json.loads(row["props"] or "{}")
+        self._sync_seq: int = row["sync_seq"]
+        self._sync_floor: int = row["sync_floor"]
+        self._modified: float = row["modified"]
+
+    def _refresh(self) -> None:
+        row = self._conn.execute(
+            select(schema.collection).where(schema.collection.c.id == self._id)
+        ).mappings().one_or_none()
+        if row is not None:
+            self._load(row)
+
+    @property
+    def _conn(self) -> Connection:
+        return current_connection()
+
+    # -- identity and metadata ----------------------------------------------
+
+    @property
+    def id(self) -> int:
+        return self._id
+
+    @property
+    def path(self) -> str:
+        return self._path
+
+    @property
+    def tag(self) -> str:
+        return self._tag
+
+    @property
+    def etag(self) -> str:
+        # Every write, delete and PROPPATCH advances sync_seq, so the pair
+        # (row, sequence) changes exactly when the collection does. Radicale
+        # hashes every item instead, reading the whole collection.
+        return f'"kalend-{self._id}-{self._sync_seq}"'
+
+    @property
+    def last_modified(self) -> str:
+        return http_date(self._modified)
+
+    @overload
+    def get_meta(self, key: None = None) -> Mapping[str, str]: ...
+
+    @overload
+    def get_meta(self, key: str) -> Optional[str]: ...
+
+    def get_meta(self, key: Optional[str] = None
+                 ) -> Union[Mapping[str, str], Optional[str]]:
+        if key is None:
+            return dict(self._props)
+        return self._props.get(key)
+
+    def set_meta(self, props: Mapping[str, str]) -> None:
+        now = time.time()
+        self._conn.execute(
+            update(schema.collection)
+            .where(schema.collection.c.id == self._id)
+            .values(props=json.dumps(dict(props), sort_keys=True),
+                    tag=props.get("tag", "") or ""))
+        record_change(self._conn, self._id, (), now)
+        self._refresh()
+
+    # -- reading items --------------------------------------------------------
+
+    def _select_items(self):
+        return select(*_ITEM_COLUMNS).where(schema.item.c.collection_id == self._id)
+
+    def _get(self, href: str) -> Optional[radicale_item.Item]:
+        row = self._conn.execute(
+            self._select_items().where(schema.item.c.href == href)
+        ).mappings().one_or_none()
+        return None if row is None else item_from_row(row, self)
+
+    def get_multi(self, hrefs: Iterable[str]
+                  ) -> Iterator[Tuple[str, Optional[radicale_item.Item]]]:
+        wanted = list(dict.fromkeys(hrefs))
+        for start in range(0, len(wanted), _IN_CHUNK):
+            chunk = wanted[start:start + _IN_CHUNK]
+            found = {row["href"]: row for row in self._conn.execute(
+                self._select_items().where(schema.item.c.href.in_(chunk))
+            ).mappings()}
+            for href in chunk:
+                row = found.get(href)
+                yield href, (None if row is None else item_from_row(row, self))
+
+    def get_all(self) -> Iterator[radicale_item.Item]:
+        result = self._conn.execute(
+            self._select_items().order_by(schema.item.c.href)
+            .execution_options(yield_per=500)).mappings()
+        for row in result:
+            yield item_from_row(row, self)
+
+    def get_filtered(self, filters: Iterable[ET.Element]
+                     ) -> Iterator[Tuple[radicale_item.Item, bool]]:
+        """Narrow by component and overall time range in SQL.
+
+        ``filters_matched`` is true only where Radicale's own prefilter logic
+        says the simple filter is decided by the overall range alone, so items
+        that merely overlap the range are still checked by Radicale.
+        """
+        if not self._tag:
+            return
+        tag, start, end, simple = radicale_filter.simplify_prefilters(filters, self._tag)
+        query = self._select_items()
+        if tag is not None:
+            query = query.where(schema.item.c.component == tag)
+        if start > radicale_filter.TIMESTAMP_MIN:
+            query = query.where(schema.item.c.end > start)
+        if end < radicale_filter.TIMESTAMP_MAX:
+            query = query.where(schema.item.c.start < end)
+        for row in self._conn.execute(query.execution_options(yield_per=500)).mappings():
+            item = item_from_row(row, self)
+            istart, iend = row["start"], row["end"]
+            yield item, simple and (start <= istart or iend <= end)
+
+    def has_uid(self, uid: str) -> bool:
+        return bool(self._conn.execute(select(exists().where(
+            schema.item.c.collection_id == self._id,
+            schema.item.c.uid == uid))).scalar())
+
+    # -- sync-collection (RFC 6578) --------------------------------------------
+
+    def sync(self, old_token: str = "") -> Tuple[str, Iterable[str]]:
+        token = format_sync_token(self._id, self._sync_seq)
+        if not old_token:
+            hrefs = self._conn.execute(
+                select(schema.item.c.href)
+                .where(schema.item.c.collection_id == self._id)
+                .order_by(schema.item.c.href)).scalars().all()
+            return token, hrefs
+        collection_id, seq = parse_sync_token(old_token)
+        if collection_id != self._id:
+            raise InvalidSyncTokenError("sync token belongs to another collection")
+        if seq > self._sync_seq:
+            raise InvalidSyncTokenError("sync token from the future")
+        if seq < self._sync_floor:
+            raise InvalidSyncTokenError(
+                "sync token older than the retained change log")
+        hrefs = self._conn.execute(
+            select(schema.change.c.href)
+            .where(schema.change.c.collection_id == self._id,
+                   schema.change.c.seq > seq)
+            .group_by(schema.change.c.href)
+            .order_by(schema.change.c.href)).scalars().all()
+        return token, hrefs
+
+    # -- writing ----------------------------------------------------------------
+
+    def upload(self, href: str, item: radicale_item.Item
+               ) -> Tuple[radicale_item.Item, Optional[radicale_item.Item]]:
+        now = time.time()
+        old = self._get(href)
+        values = row_values(item, now)
+        if old is None:
+            self._conn.execute(insert(schema.item).values(
+                collection_id=self._id, href=href, **values))
+        else:
+            self._conn.execute(
+                update(schema.item)
+                .where(schema.item.c.collection_id == self._id,
+                       schema.item.c.href == href)
+                .values(**values))
+        self._sync_seq = record_change(self._conn, self._id, [(href, False)], now)
+        self._modified = now
+        stored = item_from_row({"href": href, **values}, self)
+        return stored, old
+
+    def upload_all(self, items: Iterable[radicale_item.Item], suffix: str
+                   ) -> List[str]:
+        """Insert items of a whole-collection PUT; returns their hrefs."""
+        now = time.time()
+        rows = []
+        taken: set[str] = set()
+        for item in items:
+            href = _href_for(item.uid, suffix, taken)
+            taken.add(href)
+            rows.append({"collection_id": self._id, "href": href,
+                         **row_values(item, now)})
+        if rows:
+            self._conn.execute(insert(schema.item), rows)
+            self._sync_seq = record_change(
+                self._conn, self._id, [(r["href"], False) for r in rows], now)
+        return [r["href"] for r in rows]
+
+    def delete(self, href: Optional[str] = None) -> None:
+        if href is None:
+            self._storage.delete_collection_tree(self._path)
+            return
+        deleted = self._conn.execute(
+            delete(schema.item).where(schema.item.c.collection_id == self._id,
+                                      schema.item.c.href == href)).rowcount
+        if not deleted:
+            raise radicale_storage.ComponentNotFoundError(href)
+        self._sync_seq = record_change(self._conn, self._id, [(href, True)], time.time())
+
+    def clear_items(self) -> dict[str, radicale_item.Item]:
+        """Remove every item (whole-collection replacement), logging deletions."""
+        old = {item.href: item for item in self.get_all() if item.href}
+        if old:
+            self._conn.execute(
+                delete(schema.item).where(schema.item.c.collection_id == self._id))
+            self._sync_seq = record_change(
+                self._conn, self._id, [(href, True) for href in old], time.time())
+        return old
+
+
+def _href_for(uid: str, suffix: str, taken: set[str]) -> str:
+    """An href for an item of a whole-collection upload, derived from its UID
+    where that makes a safe path component (as Radicale does)."""
+    candidate = uid + suffix
+    if uid and pathutils.is_safe_filesystem_path_component(candidate) and candidate not in taken:
+        return candidate
+    return str(uuid.uuid4()) + suffix

@@ -1,0 +1,107 @@
+"""Creating the SQLAlchemy engine for SQLite or PostgreSQL.
+
+One code path serves both databases; what differs is confined here (connection
+pragmas) and in ``transaction`` (how writers are serialised).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.pool import NullPool
+
+
+class DatabaseUnavailableError(RuntimeError):
+    """The configured database cannot be reached or opened."""
+
+
+def masked_url(url: str) -> str:
+    """The URL as it may appear in logs and error messages (no password)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparsable URL>"
+
+
+def sqlite_url_for_folder(folder: str) -> str:
+    """The default embedded database inside the data folder."""
+    return "sqlite:///" + os.path.join(os.path.abspath(folder), "kalend.sqlite3")
+
+
+def is_sqlite(engine_or_url: Engine | str) -> bool:
+    url = engine_or_url.url if isinstance(engine_or_url, Engine) else make_url(engine_or_url)
+    return url.get_backend_name() == "sqlite"
+
+
+def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets readers proceed while one writer commits; the busy timeout
+    # makes a second writer wait for the first instead of failing at once.
+    # isolation_level=None hands transaction control to our explicit BEGIN
+    # statements (pysqlite's implicit BEGIN would defeat BEGIN IMMEDIATE).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _begin_sqlite(connection: Any) -> None:
+    # Emitted by SQLAlchemy when a transaction starts; the write mode is
+    # chosen by ``transaction`` through an execution option.
+    mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
+    connection.exec_driver_sql("BEGIN " + mode)
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+    """An engine for ``url``, ready for concurrent request threads.
+
+    Raises ``DatabaseUnavailableError`` naming the (masked) URL when the
+    database is unreachable, so that start-up fails with a useful message
+    rather than on the first request.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise DatabaseUnavailableError(
+            f"[storage] url = {url!r} is not a database URL ({exc}); "
+            "use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB") from exc
+    kwargs: dict[str, Any] = {"future": True}
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(database)), exist_ok=True)
+        # A pool of file connections buys nothing for SQLite and keeps files
+        # open across forks; each request opens its own connection.
+        kwargs["poolclass"] = NullPool
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+    else:
+        kwargs["pool_size"] = pool_size
+        kwargs["max_overflow"] = pool_size
+        kwargs["pool_pre_ping"] = True
+    try:
+        engine = create_engine(parsed, **kwargs)
+    except Exception as exc:  # missing driver, bad option
+        raise DatabaseUnavailableError(
+            f"cannot use database {masked_url(url)}: {exc}") from exc
+    if parsed.get_backend_name() == "sqlite":
+        event.listen(engine, "connect", _configure_sqlite)
+        event.listen(engine, "begin", _begin_sqlite)
+    return engine
+
+
+def check_reachable(engine: Engine) -> None:
+    """Open one connection, or raise ``DatabaseUnavailableError``."""
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+    except OperationalError as exc:
+        reason = str(exc.orig).strip() if exc.orig is not None else str(exc)
+        raise DatabaseUnavailableError(
+            f"cannot connect to database {masked_url(str(engine.url.render_as_string(hide_password=False)))}: "
+            f"{reason}") from exc

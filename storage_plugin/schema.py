@@ -1,0 +1,81 @@
+"""The SQL tables of kalend's storage, as SQLAlchemy Core metadata.
+
+Core rather than the ORM: every request reads and writes a handful of rows with
+hand-shaped queries, and the Radicale ``Item`` objects are the domain objects;
+an identity map would only add work on the hot path.
+
+The Alembic migrations under ``migrations/versions`` are the source of truth
+for the database; this module mirrors them for queries, and a unit test checks
+that the two agree.
+"""
+
+from sqlalchemy import (BigInteger, Boolean, Column, Float, ForeignKey, Index,
+                        Integer, MetaData, String, Table, Text, UniqueConstraint)
+
+metadata = MetaData()
+
+#: One row per collection (principal, calendar, address book, inbox…).
+#: ``path`` is Radicale's sanitized path without leading/trailing slash; the
+#: root collection is the row with the empty path.
+collection = Table(
+    "collection", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("path", String(1024), nullable=False, unique=True),
+    Column("parent_path", String(1024), nullable=True, index=True),
+    Column("owner", String(255), nullable=False),
+    Column("tag", String(32), nullable=False, default=""),
+    Column("props", Text, nullable=False, default="{}"),
+    # RFC 6578: every write in the collection takes the next number; a sync
+    # token is this number, so a delta is "changes with seq > token".
+    Column("sync_seq", BigInteger, nullable=False, default=0),
+    # Changes at or below this sequence number may have been pruned: tokens
+    # older than it are answered with DAV:valid-sync-token.
+    Column("sync_floor", BigInteger, nullable=False, default=0),
+    Column("modified", Float, nullable=False),
+)
+
+#: One row per calendar object resource or vCard.
+item = Table(
+    "item", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("collection_id", Integer,
+           ForeignKey("collection.id", ondelete="CASCADE"), nullable=False),
+    Column("href", String(1024), nullable=False),
+    Column("uid", String(1024), nullable=False),
+    Column("etag", String(80), nullable=False),
+    Column("name", String(32), nullable=False),            # VCALENDAR / VCARD
+    Column("component", String(32), nullable=False),       # VEVENT, VTODO…
+    Column("text", Text, nullable=False),
+    # Overall time range as Radicale computes it (seconds since the epoch,
+    # UTC); open-ended rules reach Radicale's far-future sentinel.
+    Column("start", BigInteger, nullable=False),
+    Column("end", BigInteger, nullable=False),
+    Column("schedule_tag", String(80), nullable=True),
+    Column("organizer", String(1024), nullable=True),
+    Column("modified", Float, nullable=False),
+    UniqueConstraint("collection_id", "href", name="uq_item_collection_href"),
+    Index("ix_item_collection_uid", "collection_id", "uid"),
+    Index("ix_item_collection_range", "collection_id", "start", "end"),
+)
+
+#: The change log behind sync-collection: one row per write or delete.
+change = Table(
+    "change", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("collection_id", Integer,
+           ForeignKey("collection.id", ondelete="CASCADE"), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("href", String(1024), nullable=False),
+    Column("deleted", Boolean, nullable=False, default=False),
+    Column("created", Float, nullable=False),
+    Index("ix_change_collection_seq", "collection_id", "seq"),
+)
+
+#: Calendar-user addresses (RFC 6638 §2.4.1) of each principal, so that the
+#: scheduling code knows which attendees are local.
+calendar_user = Table(
+    "calendar_user", metadata,
+    Column("address", String(1024), primary_key=True),   # lower-case mailto:
+    Column("principal", String(255), nullable=False, index=True),
+    Column("position", Integer, nullable=False, default=0),
+)
