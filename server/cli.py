@@ -142,9 +142,28 @@ def cmd_db_status(args: argparse.Namespace) -> int:
     return 0 if current == head else 1
 
 
+def cmd_maintain(args: argparse.Namespace) -> int:
+    from kalend.server.maintenance import run_once
+    from kalend.storage_plugin import Storage
+
+    configuration = _load(args)
+    report = run_once(Storage(configuration))
+    print(f"kalend: maintenance done: {report.pruned_changes} old change-log rows pruned")
+    return 0
+
+
 def cmd_config_defaults(_args: argparse.Namespace) -> int:
     sys.stdout.write(kalend_config.render_defaults())
     return 0
+
+
+def cmd_db_verify(args: argparse.Namespace) -> int:
+    from kalend.storage_plugin import Storage
+
+    ok = Storage(_load(args)).verify()
+    print("kalend: storage verified, no problems" if ok
+          else "kalend: storage has problems (see the log above)")
+    return 0 if ok else 1
 
 
 def _ask_password(name: str) -> str:
@@ -223,6 +242,17 @@ def build_parser() -> argparse.ArgumentParser:
                                  description="Show whether the schema is current.")
     _add_config(status)
     status.set_defaults(func=cmd_db_status)
+    verify = db_verbs.add_parser("verify", help="check every stored item",
+                                 description="Check that every item parses, its ETag "
+                                             "matches its text and UIDs are unique.")
+    _add_config(verify)
+    verify.set_defaults(func=cmd_db_verify)
+    maintain = verbs.add_parser("maintain", help="run periodic upkeep once (for cron)",
+                                description="Run the periodic database upkeep once: "
+                                            "prune the sync change log past "
+                                            "[storage] sync_token_retention_days.")
+    _add_config(maintain)
+    maintain.set_defaults(func=cmd_maintain)
     config = verbs.add_parser("config", help="print every option with its default",
                               description="Print a configuration file listing every "
                                           "option, its default and what it does.")

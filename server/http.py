@@ -20,6 +20,7 @@ from radicale import config as radicale_config
 from radicale.server import RequestHandler
 
 from kalend.server.app import Application
+from kalend.server.maintenance import start_background
 from kalend.storage_plugin.settings import data_folder
 
 logger = logging.getLogger("kalend.server")
@@ -109,6 +110,7 @@ def serve(configuration: "radicale_config.Configuration",
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGINT, signal.SIGTERM):
             previous[signum] = signal.signal(signum, lambda *_: stop.set())
+    maintenance = start_background(application.storage, stop)
     try:
         for thread in threads:
             thread.start()
@@ -122,6 +124,7 @@ def serve(configuration: "radicale_config.Configuration",
             server.server_close()
         for thread in threads:
             thread.join(timeout=10)
+        maintenance.join(timeout=10)
         application.storage.engine.dispose()
         for signum, handler in previous.items():
             signal.signal(signum, handler)

@@ -52,9 +52,12 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _begin_sqlite(connection: Any) -> None:
-    # Emitted by SQLAlchemy when a transaction starts; the write mode is
-    # chosen by ``transaction`` through an execution option.
-    mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
+    # Emitted by SQLAlchemy when a transaction starts. IMMEDIATE unless the
+    # caller asked for a read (``transaction`` does, through an execution
+    # option): a deferred transaction that reads and then writes fails at
+    # once with "database is locked" when another writer is active, because
+    # SQLite cannot upgrade its lock without risking a deadlock.
+    mode = connection.get_execution_options().get("sqlite_begin", "IMMEDIATE")
     connection.exec_driver_sql("BEGIN " + mode)
 
 

@@ -216,6 +216,7 @@ class Storage(radicale_storage.BaseStorage):
         """Check every stored item: it parses, its ETag matches its text, and
         UIDs are unique per collection. Logs each problem found."""
         ok = True
+        max_occurrences = self.configuration.get("server", "max_vevent_rrule_occurrence")
         with transaction(self.engine, "r"):
             conn = self._conn
             for row in conn.execute(select(schema.collection)).mappings():
@@ -225,17 +226,19 @@ class Storage(radicale_storage.BaseStorage):
                     ok = False
                 uids: dict[str, str] = {}
                 for item in collection.get_all():
-                    ok &= _verify_item(collection, item, uids)
+                    ok &= _verify_item(collection, item, uids, max_occurrences)
         return ok
 
 
 def _verify_item(collection: Collection, item: radicale_item.Item,
-                 uids: dict[str, str]) -> bool:
+                 uids: dict[str, str], max_occurrences: int) -> bool:
     where = f"{collection.path}/{item.href}"
     text = item.serialize()
     try:
         vobject_items = radicale_item.read_components(text)
-        radicale_item.check_and_sanitize_items(vobject_items, tag=collection.tag)
+        radicale_item.check_and_sanitize_items(
+            vobject_items, tag=collection.tag,
+            max_vevent_rrule_occurrence=max_occurrences)
     except Exception as exc:
         logger.error("item %r does not parse: %s", where, exc)
         return False

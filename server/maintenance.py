@@ -1,0 +1,52 @@
+"""Periodic upkeep of the database, in-process or from a scheduler.
+
+``kalend serve`` runs it in a background thread; production deployments with
+several processes run ``kalend maintain`` from cron or a systemd timer
+instead (it is idempotent, so running it from several places is harmless).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from kalend.storage_plugin import Storage
+from kalend.storage_plugin.transaction import transaction
+
+logger = logging.getLogger("kalend.maintenance")
+
+#: How often the in-process job runs.
+INTERVAL_SECONDS = 3600.0
+
+
+@dataclass(frozen=True)
+class MaintenanceReport:
+    pruned_changes: int
+
+
+def run_once(storage: Storage) -> MaintenanceReport:
+    """Prune the sync change log past its retention (RFC 6578 §3.7: the
+    server may forget; clients holding older tokens get valid-sync-token and
+    resynchronise)."""
+    days = storage.configuration.get("storage", "sync_token_retention_days")
+    with transaction(storage.engine, "w", ["kalend-maintenance"]):
+        pruned = storage.prune_change_log(days * 86400.0)
+    if pruned:
+        logger.info("pruned %d change-log rows older than %d days", pruned, days)
+    return MaintenanceReport(pruned_changes=pruned)
+
+
+def start_background(storage: Storage, stop: threading.Event,
+                     interval: float = INTERVAL_SECONDS) -> threading.Thread:
+    def loop() -> None:
+        while not stop.is_set():
+            try:
+                run_once(storage)
+            except Exception:  # keep serving; the next round retries
+                logger.exception("maintenance run failed")
+            stop.wait(interval)
+
+    thread = threading.Thread(target=loop, name="kalend-maintenance", daemon=True)
+    thread.start()
+    return thread
