@@ -160,3 +160,33 @@ def test_verify_reports_an_item_whose_text_was_corrupted(server):
     assert healthy.returncode == 0, healthy.stdout + healthy.stderr
     assert broken.returncode == 1
     assert "does not parse" in broken.stderr
+
+
+MULTIGET = textwrap.dedent("""\
+    <?xml version="1.0" encoding="utf-8"?>
+    <c:calendar-multiget xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav">
+      <d:prop><d:getetag/><c:calendar-data/></d:prop>
+      <d:href>/alice/cal/a.ics</d:href>
+    </c:calendar-multiget>""")
+
+
+def test_get_and_multiget_serve_stored_text_without_parsing_it(server, monkeypatch):
+    setup_calendar(server)
+    body = event("a", "Stored once")
+    assert server.request("PUT", "/alice/cal/a.ics", user="alice", body=body).status_code == 201
+    (stored,), = server.rows("SELECT text FROM item WHERE href = 'a.ics'")
+    import vobject
+
+    def no_parsing(*args, **kwargs):
+        raise AssertionError("calendar data was parsed while being served")
+
+    monkeypatch.setattr(vobject, "readOne", no_parsing)
+    monkeypatch.setattr(vobject, "readComponents", no_parsing)
+
+    got = server.request("GET", "/alice/cal/a.ics", user="alice")
+    multiget = server.request("REPORT", "/alice/cal/", user="alice", body=MULTIGET,
+                              headers={"Depth": "1"})
+
+    assert got.status_code == 200 and got.content == stored.encode()
+    assert multiget.status_code == 207
+    assert "SUMMARY:Stored once" in multiget.text
