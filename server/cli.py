@@ -92,10 +92,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_user_add(args: argparse.Namespace) -> int:
     configuration = _load(args)
-    password = args.password if args.password is not None else _ask_password(args.name)
     htpasswd = configuration.get("auth", "htpasswd_filename")
+    # Refuse a bad name, a duplicate, a bad address or an empty password
+    # before anything is written: set_addresses would otherwise replace an
+    # existing user's addresses or leave addresses without a login.
+    users.check_new_login(htpasswd, users.check_name(args.name))
+    for address in args.email or []:
+        users.normalise_address(address)
+    password = args.password if args.password is not None else _ask_password(args.name)
+    if not password:
+        raise CommandError("the password must not be empty; nothing changed")
     engine = _engine(configuration)
-    addresses = users.set_addresses(engine, users.check_name(args.name), args.email or [])
+    addresses = users.set_addresses(engine, args.name, args.email or [])
     users.set_password(htpasswd, args.name, password, create=True)
     shown = ", ".join(a[len("mailto:"):] for a in addresses) or "no e-mail address"
     print(f"kalend: user {args.name} added ({shown})")
@@ -148,7 +156,8 @@ def cmd_maintain(args: argparse.Namespace) -> int:
 
     configuration = _load(args)
     report = run_once(Storage(configuration))
-    print(f"kalend: maintenance done: {report.pruned_changes} old change-log rows pruned")
+    print(f"kalend: maintenance done: {report.extended_items} items re-materialised, "
+          f"{report.pruned_changes} old change-log rows pruned")
     return 0
 
 
@@ -249,6 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.set_defaults(func=cmd_db_verify)
     maintain = verbs.add_parser("maintain", help="run periodic upkeep once (for cron)",
                                 description="Run the periodic database upkeep once: "
+                                            "move the occurrence window forward and "
                                             "prune the sync change log past "
                                             "[storage] sync_token_retention_days.")
     _add_config(maintain)

@@ -23,18 +23,24 @@ INTERVAL_SECONDS = 3600.0
 @dataclass(frozen=True)
 class MaintenanceReport:
     pruned_changes: int
+    extended_items: int
 
 
 def run_once(storage: Storage) -> MaintenanceReport:
-    """Prune the sync change log past its retention (RFC 6578 §3.7: the
-    server may forget; clients holding older tokens get valid-sync-token and
-    resynchronise)."""
+    """Move the occurrence window forward as time passes (and index items
+    that are not indexed yet), then prune the sync change log past its
+    retention (RFC 6578 §3.7: the server may forget; clients holding older
+    tokens get valid-sync-token and resynchronise)."""
+    extended = storage.extend_occurrence_windows()
+    if extended:
+        logger.info("occurrence index: %d items materialised up to the current window",
+                    extended)
     days = storage.configuration.get("storage", "sync_token_retention_days")
     with transaction(storage.engine, "w", ["kalend-maintenance"]):
         pruned = storage.prune_change_log(days * 86400.0)
     if pruned:
         logger.info("pruned %d change-log rows older than %d days", pruned, days)
-    return MaintenanceReport(pruned_changes=pruned)
+    return MaintenanceReport(pruned_changes=pruned, extended_items=extended)
 
 
 def start_background(storage: Storage, stop: threading.Event,

@@ -7,6 +7,7 @@ refreshed after its own writes.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 import uuid
@@ -20,9 +21,11 @@ from radicale import storage as radicale_storage
 from radicale.item import filter as radicale_filter
 from sqlalchemy import Connection, delete, exists, insert, select, update
 
+from kalend.storage_plugin import occurrence_index
+from kalend.storage_plugin import occurrences as occ
 from kalend.storage_plugin import schema
 from kalend.storage_plugin.items import http_date, item_from_row, row_values
-from kalend.storage_plugin.transaction import current_connection
+from kalend.storage_plugin.transaction import current_connection, transaction
 
 if TYPE_CHECKING:
     from kalend.storage_plugin.storage import Storage
@@ -181,15 +184,40 @@ class Collection(radicale_storage.BaseCollection):
 
     def get_filtered(self, filters: Iterable[ET.Element]
                      ) -> Iterator[Tuple[radicale_item.Item, bool]]:
-        """Narrow by component and overall time range in SQL.
+        """Answer CALDAV:time-range filters from the occurrence index.
 
-        ``filters_matched`` is true only where Radicale's own prefilter logic
-        says the simple filter is decided by the overall range alone, so items
-        that merely overlap the range are still checked by Radicale.
+        Only items with an instance in the range are read. ``filters_matched``
+        (Radicale then skips parsing the item) is true when the filter is a
+        component with a time range and nothing else, for VEVENT and VJOURNAL
+        whose §9.9 rule the index applies exactly; VTODO rows are a superset
+        that Radicale narrows. Other filters (text-match, param-filter,
+        is-not-defined, VALARM ranges) are applied by Radicale afterwards.
         """
         if not self._tag:
             return
         tag, start, end, simple = radicale_filter.simplify_prefilters(filters, self._tag)
+        unbounded = start <= radicale_filter.TIMESTAMP_MIN and end >= radicale_filter.TIMESTAMP_MAX
+        if self._tag != "VCALENDAR" or unbounded or tag is None:
+            yield from self._filtered_by_overall_range(tag, start, end, simple)
+            return
+        zone = self.query_zone()
+        exact = simple and tag in ("VEVENT", "VJOURNAL")
+        matching = occurrence_index.matching_item_ids(self._id, tag, start, end, zone)
+        seen: set[str] = set()
+        for row in self._conn.execute(
+                self._select_items().where(schema.item.c.id.in_(matching))
+                .execution_options(yield_per=500)).mappings():
+            seen.add(row["href"])
+            yield item_from_row(row, self), exact
+        for row in self._conn.execute(
+                self._select_items().where(
+                    *occurrence_index.outside_window([self._id], start, end),
+                    schema.item.c.component == tag)).mappings():
+            if row["href"] not in seen and self._has_instance(row["text"], tag, start, end, zone):
+                yield item_from_row(row, self), exact
+
+    def _filtered_by_overall_range(self, tag: Optional[str], start: int, end: int,
+                                   simple: bool) -> Iterator[Tuple[radicale_item.Item, bool]]:
         query = self._select_items()
         if tag is not None:
             query = query.where(schema.item.c.component == tag)
@@ -198,9 +226,29 @@ class Collection(radicale_storage.BaseCollection):
         if end < radicale_filter.TIMESTAMP_MAX:
             query = query.where(schema.item.c.start < end)
         for row in self._conn.execute(query.execution_options(yield_per=500)).mappings():
-            item = item_from_row(row, self)
             istart, iend = row["start"], row["end"]
-            yield item, simple and (start <= istart or iend <= end)
+            yield item_from_row(row, self), simple and (start <= istart or iend <= end)
+
+    def _has_instance(self, text: str, component: str, start: int, end: int,
+                      zone: Optional[dt.tzinfo]) -> bool:
+        """Expand an item on the fly for a range its index window misses."""
+        try:
+            found = occ.occurrences_between(occ.parse(text), start, end,
+                                            self._storage.max_instances_per_query)
+        except occ.InstanceLimitError:
+            raise
+        except Exception:
+            return True  # unreadable for the library: let Radicale decide
+        return any(o.component == component and occ.overlaps(o, start, end, zone)
+                   for o in found)
+
+    def query_zone(self) -> Optional[dt.tzinfo]:
+        """The zone floating times are compared in (RFC 4791 §9.9)."""
+        zone = occurrence_index.query_timezone.get()
+        if zone is not None:
+            return zone
+        calendar_timezone = self._props.get("C:calendar-timezone")
+        return occ.zone_from_vtimezone(calendar_timezone) if calendar_timezone else None
 
     def has_uid(self, uid: str) -> bool:
         return bool(self._conn.execute(select(exists().where(
@@ -210,6 +258,14 @@ class Collection(radicale_storage.BaseCollection):
     # -- sync-collection (RFC 6578) --------------------------------------------
 
     def sync(self, old_token: str = "") -> Tuple[str, Iterable[str]]:
+        # Radicale's PROPFIND asks for DAV:sync-token after it has released
+        # the storage lock (app/propfind.py, xml_propfind), so this may run
+        # outside the request's transaction: open a read of its own then
+        # (inside one, ``transaction`` joins it).
+        with transaction(self._storage.engine, "r"):
+            return self._sync(old_token)
+
+    def _sync(self, old_token: str) -> Tuple[str, Iterable[str]]:
         token = format_sync_token(self._id, self._sync_seq)
         if not old_token:
             hrefs = self._conn.execute(
@@ -241,14 +297,16 @@ class Collection(radicale_storage.BaseCollection):
         old = self._get(href)
         values = row_values(item, now)
         if old is None:
-            self._conn.execute(insert(schema.item).values(
-                collection_id=self._id, href=href, **values))
+            item_id = self._conn.execute(insert(schema.item).values(
+                collection_id=self._id, href=href, **values)
+                .returning(schema.item.c.id)).scalar_one()
         else:
-            self._conn.execute(
+            item_id = self._conn.execute(
                 update(schema.item)
                 .where(schema.item.c.collection_id == self._id,
                        schema.item.c.href == href)
-                .values(**values))
+                .values(**values).returning(schema.item.c.id)).scalar_one()
+        self._index(item_id, values)
         self._sync_seq = record_change(self._conn, self._id, [(href, False)], now)
         self._modified = now
         stored = item_from_row({"href": href, **values}, self)
@@ -265,11 +323,22 @@ class Collection(radicale_storage.BaseCollection):
             taken.add(href)
             rows.append({"collection_id": self._id, "href": href,
                          **row_values(item, now)})
+        for row in rows:
+            item_id = self._conn.execute(
+                insert(schema.item).values(**row).returning(schema.item.c.id)).scalar_one()
+            self._index(item_id, row)
         if rows:
-            self._conn.execute(insert(schema.item), rows)
             self._sync_seq = record_change(
                 self._conn, self._id, [(r["href"], False) for r in rows], now)
         return [r["href"] for r in rows]
+
+    def _index(self, item_id: int, values: Mapping[str, Any]) -> None:
+        """Materialise the item's occurrences in the same transaction."""
+        if self._tag != "VCALENDAR" or values.get("name") != "VCALENDAR":
+            return
+        occurrence_index.index_item(self._conn, item_id, self._id, values["text"],
+                                    (values["start"], values["end"]),
+                                    self._storage.index_settings())
 
     def delete(self, href: Optional[str] = None) -> None:
         if href is None:

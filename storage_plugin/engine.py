@@ -78,7 +78,14 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database and database != ":memory:":
-            os.makedirs(os.path.dirname(os.path.abspath(database)), exist_ok=True)
+            folder = os.path.dirname(os.path.abspath(database))
+            try:
+                os.makedirs(folder, exist_ok=True)
+            except OSError as exc:
+                raise DatabaseUnavailableError(
+                    f"cannot use database {masked_url(url)}: its folder {folder!r} cannot "
+                    f"be created ({exc.strerror or exc}); fix [storage] url or "
+                    "data_folder") from exc
         # A pool of file connections buys nothing for SQLite and keeps files
         # open across forks; each request opens its own connection.
         kwargs["poolclass"] = NullPool

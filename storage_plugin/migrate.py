@@ -45,12 +45,14 @@ def head_revision() -> str:
 
 
 def current_revision(engine: Engine) -> Optional[str]:
+    check_reachable(engine)
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
 
 def _is_empty(connection: Connection) -> bool:
-    return not inspect(connection).get_table_names()
+    # A database downgraded to "base" keeps Alembic's (empty) version table.
+    return not set(inspect(connection).get_table_names()) - {"alembic_version"}
 
 
 def upgrade(engine: Engine, revision: str = "head") -> tuple[Optional[str], str]:
@@ -85,3 +87,16 @@ def ensure_current(engine: Engine) -> None:
     raise SchemaOutOfDateError(
         f"database {where} is at schema revision {current}, this kalend needs "
         f"{head}: run `kalend db upgrade` (with the same --config) and start again")
+
+
+def downgrade(engine: Engine, revision: str) -> tuple[Optional[str], Optional[str]]:
+    """Revert migrations down to ``revision`` ("base" removes every table);
+    returns (before, after). For operators and tests, not called by kalend."""
+    check_reachable(engine)
+    with engine.begin() as connection:
+        if not is_sqlite(engine):
+            connection.execute(select(func.pg_advisory_xact_lock(_MIGRATION_LOCK_KEY)))
+        before = MigrationContext.configure(connection).get_current_revision()
+        command.downgrade(_config(connection), revision)
+        after = MigrationContext.configure(connection).get_current_revision()
+    return before, after

@@ -10,7 +10,10 @@ that the two agree.
 """
 
 from sqlalchemy import (BigInteger, Boolean, Column, Float, ForeignKey, Index,
-                        Integer, MetaData, String, Table, Text, UniqueConstraint)
+                        Integer, MetaData, String, Table, Text, UniqueConstraint,
+                        false, text)
+
+from kalend.storage_plugin.occurrences import TIME_MAX, TIME_MIN
 
 metadata = MetaData()
 
@@ -53,9 +56,41 @@ item = Table(
     Column("schedule_tag", String(80), nullable=True),
     Column("organizer", String(1024), nullable=True),
     Column("modified", Float, nullable=False),
+    # The window [occ_from, occ_until) its occurrences are materialised for:
+    # (TIME_MIN, TIME_MAX) when all of them are stored; (TIME_MAX, TIME_MIN)
+    # when none could be (queries then expand the item on the fly).
+    Column("occ_from", BigInteger, nullable=False, server_default=str(TIME_MAX)),
+    Column("occ_until", BigInteger, nullable=False, server_default=str(TIME_MIN)),
+    Column("open_ended", Boolean, nullable=False, server_default=false()),
     UniqueConstraint("collection_id", "href", name="uq_item_collection_href"),
     Index("ix_item_collection_uid", "collection_id", "uid"),
     Index("ix_item_collection_range", "collection_id", "start", "end"),
+    Index("ix_item_collection_occ_from", "collection_id", "occ_from"),
+    Index("ix_item_collection_occ_until", "collection_id", "occ_until"),
+)
+
+#: One row per materialised instance (RFC 4791 §9.9 semantics, see
+#: ``occurrences``). ``start``/``end`` are UTC seconds, or wall-clock seconds
+#: when ``floating``.
+occurrence = Table(
+    "occurrence", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("item_id", Integer, ForeignKey("item.id", ondelete="CASCADE"), nullable=False),
+    Column("collection_id", Integer,
+           ForeignKey("collection.id", ondelete="CASCADE"), nullable=False),
+    Column("component", String(16), nullable=False),
+    Column("start", BigInteger, nullable=False),
+    Column("end", BigInteger, nullable=False),
+    Column("floating", Boolean, nullable=False),
+    Column("long_span", Boolean, nullable=False),
+    Column("recurrence_id", String(32), nullable=True),
+    Column("status", String(32), nullable=True),
+    Column("transp", String(32), nullable=True),
+    Column("fbtype", String(32), nullable=False),
+    Index("ix_occurrence_item", "item_id"),
+    Index("ix_occurrence_range", "collection_id", "component", "floating", "start"),
+    Index("ix_occurrence_long_range", "collection_id", "component", "floating", "start",
+          postgresql_where=text("long_span"), sqlite_where=text("long_span")),
 )
 
 #: The change log behind sync-collection: one row per write or delete.

@@ -34,6 +34,26 @@ STORAGE_OPTIONS: "OrderedDict[str, dict[str, Any]]" = OrderedDict([
         "value": "10",
         "help": "database connections kept open per process (PostgreSQL)",
         "type": radicale_config.positive_int}),
+    ("occurrence_past_days", {
+        "value": "365",
+        "help": "recurring events are materialised in the occurrence index from "
+                "this many days in the past (queries further back expand on the fly)",
+        "type": radicale_config.positive_int}),
+    ("occurrence_future_days", {
+        "value": "730",
+        "help": "... and up to this many days ahead; the maintenance job moves "
+                "the window forward as time passes",
+        "type": radicale_config.positive_int}),
+    ("max_instances_per_object", {
+        "value": "10000",
+        "help": "most instances one calendar object may have in the materialised "
+                "window; a PUT over it gets 403 CALDAV:max-instances",
+        "type": radicale_config.positive_int}),
+    ("max_instances_per_query", {
+        "value": "100000",
+        "help": "most instances an expand or free-busy answer may hold; beyond it "
+                "the request gets 507 DAV:number-of-matches-within-limits",
+        "type": radicale_config.positive_int}),
     ("sync_token_retention_days", {
         "value": "90",
         "help": "days the sync-collection change log is kept; older sync "
@@ -44,6 +64,19 @@ STORAGE_OPTIONS: "OrderedDict[str, dict[str, Any]]" = OrderedDict([
 
 def data_folder(configuration: "radicale_config.Configuration") -> str:
     return os.path.abspath(configuration.get("storage", "data_folder"))
+
+
+def occurrence_window(configuration: "radicale_config.Configuration",
+                      now: float) -> tuple[int, int]:
+    """The materialisation window [from, until) as UTC seconds at ``now``.
+
+    Rounded to whole days so that items written on the same day share one
+    window (the maintenance job then extends them together).
+    """
+    day = 86400
+    today = int(now) // day * day
+    return (today - configuration.get("storage", "occurrence_past_days") * day,
+            today + (configuration.get("storage", "occurrence_future_days") + 1) * day)
 
 
 def database_url(configuration: "radicale_config.Configuration") -> str:

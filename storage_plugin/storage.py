@@ -18,10 +18,12 @@ from radicale import pathutils, types
 from radicale import storage as radicale_storage
 from sqlalchemy import Connection, Engine, delete, func, insert, or_, select, update
 
-from kalend.storage_plugin import schema
+from kalend.storage_plugin import occurrence_index, schema
 from kalend.storage_plugin.collection import Collection, record_change
 from kalend.storage_plugin.engine import make_engine
-from kalend.storage_plugin.settings import database_url, with_storage_options
+from kalend.storage_plugin.occurrence_index import IndexSettings
+from kalend.storage_plugin.settings import (database_url, occurrence_window,
+                                            with_storage_options)
 from kalend.storage_plugin.transaction import (current_connection, lock_scope,
                                                transaction)
 
@@ -61,6 +63,33 @@ class Storage(radicale_storage.BaseStorage):
         # Imported here: migrations import this package's schema module.
         from kalend.storage_plugin.migrate import ensure_current
         ensure_current(self.engine)
+
+    # -- the occurrence index ---------------------------------------------------
+
+    def index_settings(self, now: Optional[float] = None) -> IndexSettings:
+        return IndexSettings(
+            window=occurrence_window(self.configuration, time.time() if now is None else now),
+            max_instances_per_object=self.configuration.get("storage",
+                                                            "max_instances_per_object"))
+
+    @property
+    def max_instances_per_query(self) -> int:
+        return self.configuration.get("storage", "max_instances_per_query")
+
+    def extend_occurrence_windows(self, batch_size: int = 200,
+                                  now: Optional[float] = None) -> int:
+        """Bring every item's materialised window up to the current one, in
+        batches of one transaction each; idempotent. Returns items touched."""
+        settings = self.index_settings(now)
+        touched, after_id = 0, 0
+        while True:
+            with transaction(self.engine, "w", ["kalend-occurrence-window"]):
+                batch = occurrence_index.windows_to_extend(
+                    self._conn, settings.window, after_id, batch_size)
+                if not batch:
+                    return touched
+                touched += occurrence_index.reindex(self._conn, batch, settings)
+            after_id = batch[-1][0]
 
     # -- transactions -------------------------------------------------------
 
@@ -185,11 +214,13 @@ class Storage(radicale_storage.BaseStorage):
         conn.execute(delete(schema.item).where(
             schema.item.c.collection_id == to_collection.id,
             schema.item.c.href == to_href))
-        conn.execute(
+        item_id = conn.execute(
             update(schema.item)
             .where(schema.item.c.collection_id == source.id,
                    schema.item.c.href == item.href)
-            .values(collection_id=to_collection.id, href=to_href, modified=now))
+            .values(collection_id=to_collection.id, href=to_href, modified=now)
+            .returning(schema.item.c.id)).scalar_one()
+        occurrence_index.move_item(conn, item_id, to_collection.id)
         record_change(conn, source.id, [(item.href, True)], now)
         record_change(conn, to_collection.id, [(to_href, False)], now)
 

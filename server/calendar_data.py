@@ -1,0 +1,155 @@
+"""CALDAV:calendar-data post-processing (RFC 4791 §9.6.5-§9.6.7).
+
+Pure functions from stored iCalendar text to the text a REPORT returns:
+
+* ``expand``: every instance overlapping the range as its own component with
+  a RECURRENCE-ID, no RRULE/RDATE/EXDATE, date-times in UTC, no VTIMEZONE;
+  overridden instances keep their own properties. VEVENT and VTODO alike
+  (stock Radicale expands VEVENT only).
+* ``limit_recurrence_set``: the master component(s) plus only the overridden
+  components that overlap the range.
+* ``limit_freebusy_set``: FREEBUSY periods of VFREEBUSY components clipped to
+  those overlapping the range.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Optional
+
+import icalendar
+import recurring_ical_events
+
+from kalend.storage_plugin import occurrences as occ
+
+UTC = dt.timezone.utc
+_DATE_TIME_PROPERTIES = ("DTSTART", "DTEND", "DUE", "RECURRENCE-ID")
+_RECURRENCE_PROPERTIES = ("RRULE", "RDATE", "EXDATE", "EXRULE")
+
+
+def _utc(value: dt.date | dt.datetime, zone: Optional[dt.tzinfo]) -> dt.date | dt.datetime:
+    """Date-times in UTC; floating ones read in ``zone`` (RFC 4791 §9.6.5);
+    DATE values stay dates."""
+    if not isinstance(value, dt.datetime):
+        return value
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=zone or UTC)
+    return value.astimezone(UTC)
+
+
+def _envelope(calendar: icalendar.Calendar) -> icalendar.Calendar:
+    out = icalendar.Calendar()
+    for name, value in calendar.property_items(recursive=False):
+        if name not in ("BEGIN", "END"):
+            out.add(name, value)
+    return out
+
+
+def _set_utc(component: icalendar.cal.Component, name: str, zone: Optional[dt.tzinfo]) -> None:
+    prop = component.get(name)
+    if prop is None or not hasattr(prop, "dt"):
+        return
+    params = dict(prop.params)
+    params.pop("TZID", None)
+    component.pop(name)
+    component.add(name, _utc(prop.dt, zone), parameters=params or None)
+
+
+def expand(text: str, start: int, end: int, zone: Optional[dt.tzinfo],
+           limit: int) -> tuple[Optional[str], int]:
+    """(expanded text or None when no instance overlaps, instance count)."""
+    calendar = icalendar.Calendar.from_ical(text)
+    recurring = occ.is_recurring(calendar)
+    out = _envelope(calendar)
+    count = 0
+    query = recurring_ical_events.of(calendar, components=["VEVENT", "VTODO", "VJOURNAL"])
+    instances = query.between(occ.from_seconds(start - 86400).replace(tzinfo=None),
+                              occ.from_seconds(end + 86400).replace(tzinfo=None))
+    for instance in instances:
+        found = occ.occurrence_of(instance, recurring)
+        if found is None or not occ.overlaps(found, start, end, zone):
+            continue
+        count += 1
+        if count > limit:
+            raise occ.InstanceLimitError(f"more than {limit} instances in the expand range")
+        for name in _RECURRENCE_PROPERTIES:
+            instance.pop(name, None)
+        if not recurring:
+            instance.pop("RECURRENCE-ID", None)
+        for name in _DATE_TIME_PROPERTIES:
+            _set_utc(instance, name, zone)
+        out.add_component(instance)
+    if not count:
+        return None, 0
+    return out.to_ical().decode("utf-8"), count
+
+
+def _override_overlaps(component: icalendar.cal.Component, start: int, end: int,
+                       zone: Optional[dt.tzinfo]) -> bool:
+    found = occ.occurrence_of(component, True)
+    if found is not None and occ.overlaps(found, start, end, zone):
+        return True
+    recurrence_id = component.get("RECURRENCE-ID")
+    if recurrence_id is None:
+        return False
+    seconds, floating = occ.to_seconds(recurrence_id.dt)
+    if floating:
+        seconds = occ.wall_clock(seconds, None)
+    if str(recurrence_id.params.get("RANGE", "")).upper() == "THISANDFUTURE":
+        return seconds < end  # it governs every later instance as well
+    return start <= seconds < end
+
+
+def limit_recurrence_set(text: str, start: int, end: int,
+                         zone: Optional[dt.tzinfo]) -> str:
+    calendar = icalendar.Calendar.from_ical(text)
+    out = _envelope(calendar)
+    for component in calendar.subcomponents:
+        if component.get("RECURRENCE-ID") is not None and \
+                not _override_overlaps(component, start, end, zone):
+            continue
+        out.add_component(component)
+    return out.to_ical().decode("utf-8")
+
+
+def limit_freebusy_set(text: str, start: int, end: int) -> str:
+    calendar = icalendar.Calendar.from_ical(text)
+    for component in calendar.walk("VFREEBUSY"):
+        values = component.get("FREEBUSY")
+        props = values if isinstance(values, list) else [values] if values else []
+        kept = []
+        for prop in props:
+            periods = prop.dt if isinstance(prop.dt, list) else [prop.dt]
+            overlapping = [p for p in periods if _period_overlaps(p, start, end)]
+            if overlapping:
+                kept.append((overlapping, dict(prop.params)))
+        component.pop("FREEBUSY", None)
+        for periods, params in kept:
+            for period in periods:
+                component.add("FREEBUSY", period, parameters=params or None)
+    return calendar.to_ical().decode("utf-8")
+
+
+def _period_overlaps(period, start: int, end: int) -> bool:
+    period_start, period_end = period
+    if isinstance(period_end, dt.timedelta):
+        period_end = period_start + period_end
+    return occ.to_seconds(period_start)[0] < end and occ.to_seconds(period_end)[0] > start
+
+
+def freebusy_calendar(periods: list[tuple[int, int, str]], start: int, end: int,
+                      now: Optional[dt.datetime] = None) -> str:
+    """The VCALENDAR with one VFREEBUSY a free-busy-query answers (§7.10)."""
+    calendar = icalendar.Calendar()
+    calendar.add("VERSION", "2.0")
+    calendar.add("PRODID", "-//kalend//free-busy//EN")
+    freebusy = icalendar.cal.FreeBusy()
+    freebusy.add("DTSTAMP", (now or dt.datetime.now(UTC)).replace(microsecond=0))
+    freebusy.add("DTSTART", occ.from_seconds(start))
+    freebusy.add("DTEND", occ.from_seconds(end))
+    for period_start, period_end, fbtype in periods:
+        params = None if fbtype == occ.BUSY else {"FBTYPE": fbtype}
+        freebusy.add("FREEBUSY", (occ.from_seconds(period_start), occ.from_seconds(period_end)),
+                     parameters=params)
+    calendar.add_component(freebusy)
+    return calendar.to_ical().decode("utf-8")

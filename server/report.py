@@ -1,0 +1,265 @@
+"""REPORT, extended: what kalend answers itself before Radicale's handler.
+
+* free-busy-query (RFC 4791 §7.10) from the occurrence index;
+* calendar-query and calendar-multiget whose calendar-data asks for
+  ``expand``, ``limit-recurrence-set`` or ``limit-freebusy-set``
+  (§9.6.5-§9.6.7), which stock Radicale handles for VEVENT expand only;
+* CALDAV:timezone (§9.8) and timezone-id (RFC 7809) of a calendar-query,
+  which decide how floating times compare (§9.9).
+
+Everything else goes to Radicale's REPORT unchanged (the body is read once
+and handed back).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import posixpath
+import xml.etree.ElementTree as ET
+import zoneinfo
+from dataclasses import dataclass
+from http import client
+from typing import Optional
+from urllib.parse import unquote, urlparse
+
+import defusedxml.ElementTree as DefusedET
+from radicale import httputils, pathutils, storage, types, xmlutils
+from radicale.app.base import Access, ApplicationBase
+from radicale.app.report import test_filter, xml_item_response
+from radicale.item import filter as radicale_filter
+
+from kalend.server import calendar_data
+from kalend.storage_plugin import occurrences as occ
+from kalend.storage_plugin.collection import Collection
+from kalend.storage_plugin.freebusy import busy_periods
+from kalend.storage_plugin.occurrence_index import query_timezone
+from kalend.storage_plugin.transaction import current_connection
+
+logger = logging.getLogger("kalend.report")
+
+
+def _c(tag: str) -> str:
+    return xmlutils.make_clark(tag)
+
+
+@dataclass(frozen=True)
+class CalendarDataShape:
+    """What the calendar-data element of a REPORT asks for."""
+
+    expand: Optional[tuple[int, int]] = None
+    limit_recurrence_set: Optional[tuple[int, int]] = None
+    limit_freebusy_set: Optional[tuple[int, int]] = None
+
+    @property
+    def transforms(self) -> bool:
+        return any((self.expand, self.limit_recurrence_set, self.limit_freebusy_set))
+
+
+class MissingRangeError(ValueError):
+    """expand / limit-*-set without both start and end (RFC 4791 §9.6.5-7)."""
+
+
+def _range(element: Optional[ET.Element]) -> Optional[tuple[int, int]]:
+    if element is None:
+        return None
+    if not element.get("start") or not element.get("end"):
+        raise MissingRangeError(xmlutils.make_human_tag(element.tag))
+    return radicale_filter.time_range_timestamps(element)
+
+
+def calendar_data_shape(root: ET.Element) -> CalendarDataShape:
+    data = root.find(f"{_c('D:prop')}/{_c('C:calendar-data')}")
+    if data is None:
+        return CalendarDataShape()
+    return CalendarDataShape(
+        expand=_range(data.find(_c("C:expand"))),
+        limit_recurrence_set=_range(data.find(_c("C:limit-recurrence-set"))),
+        limit_freebusy_set=_range(data.find(_c("C:limit-freebusy-set"))))
+
+
+def request_zone(root: ET.Element):
+    """The zone of CALDAV:timezone (a VTIMEZONE) or timezone-id (RFC 7809)."""
+    timezone_id = root.find(_c("C:timezone-id"))
+    if timezone_id is not None and timezone_id.text:
+        try:
+            return zoneinfo.ZoneInfo(timezone_id.text.strip())
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            return None
+    timezone = root.find(_c("C:timezone"))
+    if timezone is not None and timezone.text:
+        return occ.zone_from_vtimezone(timezone.text)
+    return None
+
+
+class ApplicationPartReport(ApplicationBase):
+
+    def do_REPORT(self, environ: types.WSGIEnviron, base_prefix: str, path: str,
+                  user: str, user_groups: set, request_info: dict) -> types.WSGIResponse:
+        try:
+            raw = httputils.read_raw_request_body(self.configuration, environ)
+        except RuntimeError:
+            return httputils.BAD_REQUEST
+        environ["wsgi.input"] = io.BytesIO(raw)
+        root = _parse(raw)
+        if root is None:
+            return super().do_REPORT(environ, base_prefix, path, user, user_groups,  # type: ignore[misc]
+                                     request_info)
+        token = query_timezone.set(request_zone(root))
+        try:
+            if root.tag == _c("C:free-busy-query"):
+                return self._free_busy_query(root, path, user, user_groups)
+            if root.tag in (_c("C:calendar-query"), _c("C:calendar-multiget")):
+                try:
+                    shape = calendar_data_shape(root)
+                except MissingRangeError as exc:
+                    logger.info("REPORT on %r: %s without start and end", path, exc)
+                    return self._webdav_error_response(client.BAD_REQUEST, "C:valid-filter",
+                                                       request_info)
+                if shape.transforms:
+                    return self._calendar_data_report(root, shape, base_prefix, path, user,
+                                                      user_groups, request_info)
+            return super().do_REPORT(environ, base_prefix, path, user, user_groups,  # type: ignore[misc]
+                                     request_info)
+        except occ.InstanceLimitError as exc:
+            logger.warning("REPORT on %r refused: %s", path, exc)
+            return self._webdav_error_response(client.INSUFFICIENT_STORAGE,
+                                               "D:number-of-matches-within-limits",
+                                               request_info)
+        finally:
+            query_timezone.reset(token)
+
+    # -- free-busy-query -----------------------------------------------------------
+
+    def _free_busy_query(self, root: ET.Element, path: str, user: str,
+                         user_groups: set) -> types.WSGIResponse:
+        access = Access(self._rights, user, user_groups, path)
+        time_range = root.find(_c("C:time-range"))
+        if time_range is None or not time_range.get("start"):
+            return httputils.BAD_REQUEST  # §7.10: the time-range is required
+        start, end = radicale_filter.time_range_timestamps(time_range)
+        with self._storage.acquire_lock("r", user):
+            item = next(iter(self._storage.discover(path)), None)
+            if item is None:
+                return httputils.NOT_FOUND
+            if not isinstance(item, Collection) or item.tag != "VCALENDAR":
+                return (client.FORBIDDEN, {"Content-Type": "text/xml"},
+                        ET.tostring(xmlutils.webdav_error("D:supported-report")), None)
+            if not access.allows_freebusy(item) and not access.check("r", item):
+                return httputils.NOT_ALLOWED
+            periods = busy_periods(current_connection(), [item.id], start, end,
+                                   item.query_zone(), item._storage.max_instances_per_query)
+        body = calendar_data.freebusy_calendar(periods, start, end)
+        return client.OK, {"Content-Type": "text/calendar; charset=utf-8"}, body, None
+
+    # -- calendar-data transforms -----------------------------------------------------
+
+    def _calendar_data_report(self, root: ET.Element, shape: CalendarDataShape,
+                              base_prefix: str, path: str, user: str, user_groups: set,
+                              request_info: dict) -> types.WSGIResponse:
+        access = Access(self._rights, user, user_groups, path)
+        if not access.check("r"):
+            return httputils.NOT_ALLOWED
+        multistatus = ET.Element(_c("D:multistatus"))
+        with self._storage.acquire_lock("r", user):
+            item = next(iter(self._storage.discover(path)), None)
+            if item is None:
+                return httputils.NOT_FOUND
+            if not access.check("r", item):
+                return httputils.NOT_ALLOWED
+            collection = item if isinstance(item, storage.BaseCollection) else item.collection
+            assert isinstance(collection, Collection)
+            if collection.tag != "VCALENDAR":
+                return self._webdav_error_response(client.FORBIDDEN, "D:supported-report",
+                                                   request_info)
+            if root.tag == _c("C:calendar-multiget"):
+                selected = self._multiget_items(root, collection, multistatus, base_prefix)
+            elif isinstance(item, storage.BaseCollection):
+                selected = self._query_items(root, collection)
+            else:
+                selected = [item]
+            zone = collection.query_zone()
+            limit = collection._storage.max_instances_per_query
+            for found in selected:
+                response = self._item_response(root, shape, found, collection, zone, limit,
+                                               base_prefix)
+                if response is not None:
+                    multistatus.append(response)
+        headers = {"Content-Type": "text/xml; charset=%s" % self._encoding}
+        return (client.MULTI_STATUS, headers,
+                self._xml_response(multistatus, request_info), None)
+
+    def _multiget_items(self, root: ET.Element, collection: Collection,
+                        multistatus: ET.Element, base_prefix: str) -> list:
+        names = []
+        for href in root.findall(_c("D:href")):
+            href_path = pathutils.sanitize_path(unquote(urlparse((href.text or "").strip()).path))
+            if not (href_path + "/").startswith(base_prefix + "/"):
+                multistatus.append(xml_item_response(base_prefix, href_path, found_item=False))
+                continue
+            try:
+                name = pathutils.name_from_path(href_path[len(base_prefix):], collection)
+            except ValueError:
+                multistatus.append(xml_item_response(base_prefix, href_path, found_item=False))
+                continue
+            if name:
+                names.append(name)
+        selected = []
+        for name, found in collection.get_multi(names):
+            if found is None:
+                uri = pathutils.unstrip_path(posixpath.join(collection.path, name))
+                multistatus.append(xml_item_response(base_prefix, uri, found_item=False))
+            else:
+                selected.append(found)
+        return selected
+
+    def _query_items(self, root: ET.Element, collection: Collection) -> list:
+        filters = root.findall(_c("C:filter"))
+        selected = []
+        for found, matched in collection.get_filtered(filters):
+            if filters and not matched and not all(
+                    test_filter(collection.tag, found, f) for f in filters):
+                continue
+            selected.append(found)
+        return selected
+
+    def _item_response(self, root: ET.Element, shape: CalendarDataShape, found,
+                       collection: Collection, zone, limit: int,
+                       base_prefix: str) -> Optional[ET.Element]:
+        text = found.serialize()
+        if shape.expand is not None:
+            text, _ = calendar_data.expand(text, *shape.expand, zone, limit)
+            if text is None:
+                return None  # no instance in the expand range
+        if shape.limit_recurrence_set is not None:
+            text = calendar_data.limit_recurrence_set(text, *shape.limit_recurrence_set, zone)
+        if shape.limit_freebusy_set is not None:
+            text = calendar_data.limit_freebusy_set(text, *shape.limit_freebusy_set)
+        found_props, not_found_props = [], []
+        prop_root = root.find(_c("D:prop"))
+        for prop in list(prop_root) if prop_root is not None else []:
+            element = ET.Element(prop.tag)
+            if prop.tag == _c("C:calendar-data"):
+                element.text = text
+                found_props.append(element)
+            elif prop.tag == _c("D:getetag"):
+                element.text = found.etag
+                found_props.append(element)
+            elif prop.tag == _c("D:getcontenttype"):
+                element.text = xmlutils.get_content_type(found, self._encoding)
+                found_props.append(element)
+            else:
+                not_found_props.append(element)
+        uri = pathutils.unstrip_path(posixpath.join(collection.path, found.href))
+        return xml_item_response(base_prefix, uri, found_props=found_props,
+                                 not_found_props=not_found_props, found_item=True)
+
+
+def _parse(raw: bytes) -> Optional[ET.Element]:
+    """The XML body, or None to let Radicale answer (and reject) it."""
+    if not raw:
+        return None
+    try:
+        return DefusedET.fromstring(raw)
+    except Exception:
+        return None

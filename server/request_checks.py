@@ -1,0 +1,75 @@
+"""Checks on request bodies that stock Radicale lets through.
+
+* Charset: Radicale decodes a body with the declared charset, then falls
+  back to UTF-8 and finally ISO-8859-1, which accepts any byte string: an
+  invalid UTF-8 body would be stored as mojibake. kalend decodes with the
+  declared charset (or ``[encoding] request``, UTF-8) and answers 400 when the
+  bytes do not decode (RFC 5545 §3.1.4: the default charset is UTF-8).
+* XML: Radicale parses with defusedxml, whose refusal of entity declarations
+  (billion laughs, external entities) surfaces as an unhandled exception and
+  a 500; kalend turns it into the 400 of any other unparsable body.
+* A calendar object resource must hold a component (RFC 4791 §4.1,
+  RFC 5545 §3.4: ``1*component``); a VCALENDAR with nothing in it (or only
+  VTIMEZONE) is refused with CALDAV:valid-calendar-object-resource.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import socket
+from http import client
+from typing import Optional
+
+from radicale import types
+
+_CHARSET = re.compile(r"charset\s*=\s*\"?([^\";\s]+)", re.IGNORECASE)
+_TOP_COMPONENT = re.compile(r"^BEGIN:(V[A-Z-]+|X-[A-Z0-9-]+)\s*$", re.IGNORECASE | re.MULTILINE)
+_SCHEDULABLE = {"VEVENT", "VTODO", "VJOURNAL", "VFREEBUSY"}
+
+
+def bad_request(message: str) -> types.WSGIResponse:
+    return (client.BAD_REQUEST, (("Content-Type", "text/plain; charset=utf-8"),),
+            message, None)
+
+
+def request_charset(environ: types.WSGIEnviron, default: str) -> str:
+    match = _CHARSET.search(environ.get("CONTENT_TYPE", "") or "")
+    return match.group(1) if match else default
+
+
+def buffer_body(environ: types.WSGIEnviron) -> bytes:
+    """Read the body and put it back, so that Radicale can read it again."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    if length <= 0:
+        return b""
+    content = environ["wsgi.input"].read(length)
+    environ["wsgi.input"] = io.BytesIO(content)
+    return content
+
+
+def check_charset(environ: types.WSGIEnviron, default: str
+                  ) -> tuple[Optional[types.WSGIResponse], str]:
+    """(error response or None, decoded body)."""
+    try:
+        content = buffer_body(environ)
+    except socket.timeout:
+        return (client.REQUEST_TIMEOUT, (("Content-Type", "text/plain"),),
+                "Connection timed out.", None), ""
+    charset = request_charset(environ, default)
+    try:
+        return None, content.decode(charset)
+    except LookupError:
+        return bad_request(f"unknown charset {charset!r} in Content-Type"), ""
+    except UnicodeDecodeError as exc:
+        return bad_request(
+            f"the request body is not valid {charset} (byte {exc.start}: {exc.reason}); "
+            f"send {charset} or declare the body's charset in Content-Type"), ""
+
+
+def lacks_component(text: str) -> bool:
+    """True for a VCALENDAR holding no VEVENT, VTODO, VJOURNAL or VFREEBUSY."""
+    unfolded = re.sub(r"\r?\n[ \t]", "", text)
+    names = {m.group(1).upper() for m in _TOP_COMPONENT.finditer(unfolded)}
+    return "VCALENDAR" in names and not names & _SCHEDULABLE
+

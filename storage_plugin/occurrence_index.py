@@ -1,0 +1,197 @@
+"""The occurrence index in SQL: writing an item's rows, and range queries.
+
+Writes happen in the request's transaction, so an item and its occurrences
+are committed together or not at all.
+
+Range queries avoid the classic interval-index trap (``start < E AND end > S``
+scans half the table): an occurrence shorter than ``LONG_SPAN_SECONDS`` that
+overlaps [S, E) must start in [S - LONG_SPAN, E), a tight range on the
+``(collection, component, floating, start)`` index; the few long ones come
+from a partial index of their own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Iterable, Optional, Sequence
+
+from sqlalchemy import (Connection, Select, and_, delete, insert, or_, select,
+                        union, update)
+
+from kalend.storage_plugin import occurrences as occ
+from kalend.storage_plugin import schema
+
+logger = logging.getLogger("kalend.storage.occurrences")
+
+#: Items may carry floating instances up to this far from their UTC range.
+_FLOATING_SLACK = 86400
+
+
+#: The time zone floating times are compared in for the current request
+#: (CALDAV:timezone of a calendar-query, RFC 4791 §9.8); when unset, the
+#: calendar's CALDAV:calendar-timezone, else UTC.
+query_timezone: ContextVar[Optional[dt.tzinfo]] = ContextVar("kalend_query_timezone",
+                                                             default=None)
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    window: tuple[int, int]
+    max_instances_per_object: int
+
+
+# -- writing ----------------------------------------------------------------------
+
+
+def index_item(connection: Connection, item_id: int, collection_id: int, text: str,
+               overall: tuple[int, int], settings: IndexSettings) -> None:
+    """Replace the item's occurrence rows.
+
+    An object the expansion library cannot read is stored unindexed rather
+    than refused (Radicale already accepted it): queries then expand it on
+    the fly, so it is still found. ``InstanceLimitError`` propagates.
+    """
+    connection.execute(delete(schema.occurrence).where(schema.occurrence.c.item_id == item_id))
+    try:
+        expansion = occ.expand_for_storage(text, overall, settings.window,
+                                           settings.max_instances_per_object)
+        periods = occ.freebusy_component_periods(occ.parse(text))
+    except occ.InstanceLimitError:
+        raise
+    except Exception as exc:  # a library limitation, not the client's fault
+        logger.warning("item %d left out of the occurrence index: %s", item_id, exc)
+        _mark(connection, item_id, occ.TIME_MAX, occ.TIME_MIN, False)
+        return
+    rows = [_row(item_id, collection_id, o) for o in expansion.occurrences]
+    rows += [_row(item_id, collection_id,
+                  occ.Occurrence("VFREEBUSY", s, e, False, None, None, None, fbtype))
+             for s, e, fbtype in periods]
+    if rows:
+        connection.execute(insert(schema.occurrence), rows)
+    _mark(connection, item_id, expansion.window_start, expansion.window_end,
+          expansion.open_ended)
+
+
+def _row(item_id: int, collection_id: int, occurrence: occ.Occurrence) -> dict:
+    return {"item_id": item_id, "collection_id": collection_id,
+            "component": occurrence.component, "start": occurrence.start,
+            "end": occurrence.end, "floating": occurrence.floating,
+            "long_span": occurrence.long_span, "recurrence_id": occurrence.recurrence_id,
+            "status": occurrence.status, "transp": occurrence.transp,
+            "fbtype": occurrence.fbtype}
+
+
+def _mark(connection: Connection, item_id: int, window_start: int, window_end: int,
+          open_ended: bool) -> None:
+    connection.execute(update(schema.item).where(schema.item.c.id == item_id).values(
+        occ_from=window_start, occ_until=window_end, open_ended=open_ended))
+
+
+def move_item(connection: Connection, item_id: int, collection_id: int) -> None:
+    connection.execute(update(schema.occurrence)
+                       .where(schema.occurrence.c.item_id == item_id)
+                       .values(collection_id=collection_id))
+
+
+# -- reading ---------------------------------------------------------------------------
+
+
+def _overlapping(columns: Sequence, collection_ids: Sequence[int], component: str,
+                 start: int, end: int, floating: bool, inclusive: bool) -> list[Select]:
+    """Selects (short rows, long rows) of occurrences overlapping [start, end)."""
+    o = schema.occurrence.c
+    base = [o.collection_id.in_(collection_ids) if len(collection_ids) > 1
+            else o.collection_id == collection_ids[0],
+            o.component == component, o.floating.is_(floating)]
+    if inclusive:
+        hit = and_(o.start <= end, o.end >= start)
+    else:
+        hit = and_(o.start < end, or_(o.end > start, o.start >= start))
+    short = select(*columns).where(*base, o.start >= start - occ.LONG_SPAN_SECONDS, hit)
+    long = select(*columns).where(*base, o.long_span.is_(True), hit)
+    return [short, long]
+
+
+def overlapping_selects(columns: Sequence, collection_ids: Sequence[int], component: str,
+                        start: int, end: int, zone: Optional[dt.tzinfo]) -> list[Select]:
+    """Selects of rows overlapping the UTC range [start, end); floating rows
+    are compared in ``zone`` (RFC 4791 §9.9)."""
+    inclusive = component == "VTODO"
+    local_start, local_end = occ.wall_clock(start, zone), occ.wall_clock(end, zone)
+    return (_overlapping(columns, collection_ids, component, start, end, False, inclusive)
+            + _overlapping(columns, collection_ids, component, local_start, local_end,
+                           True, inclusive))
+
+
+def matching_item_ids(collection_id: int, component: str, start: int, end: int,
+                      zone: Optional[dt.tzinfo]):
+    """A subquery of ids of items with an instance overlapping the range."""
+    return union(*overlapping_selects([schema.occurrence.c.item_id], [collection_id],
+                                      component, start, end, zone))
+
+
+def outside_window(collection_ids: Sequence[int], start: int, end: int) -> list:
+    """WHERE clauses for items whose index does not cover [start, end) and
+    whose overall range may reach into it: they are expanded on the fly."""
+    i = schema.item.c
+    return [i.collection_id.in_(collection_ids),
+            or_(i.occ_from > start, i.occ_until < end),
+            i.start < end + _FLOATING_SLACK, i.end > start - _FLOATING_SLACK]
+
+
+def busy_rows(connection: Connection, collection_ids: Sequence[int], start: int, end: int,
+              zone: Optional[dt.tzinfo]) -> list[tuple[int, int, bool, str]]:
+    """(start, end, floating, fbtype) of busy instances and VFREEBUSY periods."""
+    o = schema.occurrence.c
+    columns = [o.start, o.end, o.floating, o.fbtype]
+    selects = []
+    for component in ("VEVENT", "VFREEBUSY"):
+        selects += [s.where(o.fbtype != occ.FREE) for s in overlapping_selects(
+            columns, collection_ids, component, start, end, zone)]
+    return [tuple(r) for r in connection.execute(union(*selects))]
+
+
+def to_utc_period(row_start: int, row_end: int, floating: bool,
+                  zone: Optional[dt.tzinfo]) -> tuple[int, int]:
+    """Turn a floating (wall-clock) period into UTC seconds in ``zone``."""
+    if not floating or zone is None:
+        return row_start, row_end
+    return _local_to_utc(row_start, zone), _local_to_utc(row_end, zone)
+
+
+def _local_to_utc(seconds: int, zone: dt.tzinfo) -> int:
+    naive = dt.datetime.fromtimestamp(seconds, dt.timezone.utc).replace(tzinfo=None)
+    return int(naive.replace(tzinfo=zone).timestamp())
+
+
+def windows_to_extend(connection: Connection, window: tuple[int, int], after_id: int,
+                      limit: int) -> list[tuple[int, int, str, int, int]]:
+    """Items (id, collection id, text, start, end) after ``after_id`` whose
+    window is behind the current one or that are not indexed. Walking by id
+    lets one maintenance run visit each item once, even those that stay
+    unindexed."""
+    i = schema.item.c
+    return [tuple(r) for r in connection.execute(
+        select(i.id, i.collection_id, i.text, i.start, i.end)
+        .where(i.id > after_id, i.name == "VCALENDAR",
+               or_(and_(i.occ_until < window[1], i.occ_until > occ.TIME_MIN),
+                   i.occ_from > i.occ_until))
+        .order_by(i.id).limit(limit))]
+
+
+def reindex(connection: Connection, rows: Iterable[tuple[int, int, str, int, int]],
+            settings: IndexSettings) -> int:
+    count = 0
+    for item_id, collection_id, text, start, end in rows:
+        try:
+            index_item(connection, item_id, collection_id, text, (start, end), settings)
+        except occ.InstanceLimitError as exc:
+            # Stored before the limit was lowered: keep it findable.
+            logger.warning("item %d exceeds the instance limit (%s); left unindexed",
+                           item_id, exc)
+            _mark(connection, item_id, occ.TIME_MAX, occ.TIME_MIN, False)
+        count += 1
+    return count

@@ -1,0 +1,375 @@
+"""Materialising the instances of a calendar object (RFC 5545 §3.8.5, RFC 4791 §9.9).
+
+Pure functions: iCalendar text in, occurrence values out. Recurrence
+expansion is recurring-ical-events' (RRULE, RDATE, EXDATE, RECURRENCE-ID
+overrides including THISANDFUTURE, DURATION, VTIMEZONE and IANA zones, DST);
+this module only decides what to store per instance.
+
+Time is stored as integer seconds. Instances with a time zone (or UTC) are
+stored in UTC. Floating date-times and all-day dates have no fixed instant:
+RFC 4791 §9.9 compares them in the time zone of the request (or the
+calendar's); they are stored as wall-clock seconds (the local time read as if
+it were UTC) and flagged ``floating``, so a query converts its own range to
+wall-clock time in the wanted zone and compares like with like.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from dataclasses import dataclass
+from typing import Iterable, Iterator, Optional, Sequence
+
+import icalendar
+import recurring_ical_events
+
+UTC = dt.timezone.utc
+
+#: Bounds used for "no limit" (match Radicale's timestamp range closely
+#: enough for SQL BIGINT comparisons).
+TIME_MIN = -62135596800        # 0001-01-01T00:00:00Z
+TIME_MAX = 253402300799        # 9999-12-31T23:59:59Z
+
+#: An occurrence longer than this is flagged ``long_span``; range queries scan
+#: the start index only this far back for the others (see collection queries).
+LONG_SPAN_SECONDS = 7 * 86400
+
+COMPONENTS = ("VEVENT", "VTODO", "VJOURNAL")
+
+#: Free-busy types an instance can imply (RFC 5545 §3.2.9).
+BUSY, TENTATIVE, UNAVAILABLE, FREE = "BUSY", "BUSY-TENTATIVE", "BUSY-UNAVAILABLE", "FREE"
+
+
+class InstanceLimitError(Exception):
+    """More instances than a configured limit: ``max_instances_per_object``
+    on a write (CALDAV:max-instances, RFC 4791 §5.2.7) or
+    ``max_instances_per_query`` on a report.
+
+    Not a ValueError on purpose: Radicale turns ValueErrors from storage into
+    a generic 400; kalend's application maps this one to the RFC's answer.
+    """
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """One instance of a component, as stored in the ``occurrence`` table."""
+
+    component: str
+    start: int
+    end: int
+    floating: bool
+    recurrence_id: Optional[str]
+    status: Optional[str]
+    transp: Optional[str]
+    fbtype: str
+
+    @property
+    def long_span(self) -> bool:
+        return self.end - self.start > LONG_SPAN_SECONDS
+
+
+@dataclass(frozen=True)
+class Expansion:
+    """The instances of one object within a window, and whether that is all
+    of them (``complete``) or the object has instances outside the window."""
+
+    occurrences: tuple[Occurrence, ...]
+    window_start: int
+    window_end: int
+    complete: bool
+    open_ended: bool
+
+
+# -- time conversion ----------------------------------------------------------
+
+
+def to_seconds(value: dt.date | dt.datetime) -> tuple[int, bool]:
+    """(seconds, floating) for a DATE or DATE-TIME value."""
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            return int(value.replace(tzinfo=UTC).timestamp()), True
+        return int(value.timestamp()), False
+    midnight = dt.datetime(value.year, value.month, value.day, tzinfo=UTC)
+    return int(midnight.timestamp()), True
+
+
+def wall_clock(instant: int, zone: Optional[dt.tzinfo]) -> int:
+    """The wall-clock seconds in ``zone`` of a UTC instant (for comparing
+    with floating rows); UTC when no zone is known."""
+    if zone is None or instant <= TIME_MIN or instant >= TIME_MAX:
+        return instant
+    local = dt.datetime.fromtimestamp(instant, UTC).astimezone(zone)
+    return int(local.replace(tzinfo=UTC).timestamp())
+
+
+def from_seconds(seconds: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(max(min(seconds, TIME_MAX), TIME_MIN), UTC)
+
+
+def zone_from_vtimezone(text: str) -> Optional[dt.tzinfo]:
+    """The zone of a CALDAV:calendar-timezone / CALDAV:timezone value (a
+    VCALENDAR holding one VTIMEZONE): the IANA zone of that name when there
+    is one, else the VTIMEZONE's own rules."""
+    try:
+        calendar = icalendar.Calendar.from_ical(text)
+        for component in calendar.walk("VTIMEZONE"):
+            tzid = str(component.get("TZID", ""))
+            try:
+                return zoneinfo.ZoneInfo(tzid)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                return component.to_tz()
+    except Exception:
+        return None
+    return None
+
+
+# -- reading one instance ------------------------------------------------------
+
+
+def _value(component: icalendar.cal.Component, name: str):
+    prop = component.get(name)
+    return None if prop is None else getattr(prop, "dt", prop)
+
+
+def _text(component: icalendar.cal.Component, name: str) -> Optional[str]:
+    value = component.get(name)
+    return None if value is None else str(value).upper()
+
+
+def _event_span(event: icalendar.cal.Component) -> Optional[tuple[int, int, bool]]:
+    """RFC 4791 §9.9 for VEVENT: DTEND or DURATION, else one day for a DATE
+    start and zero length for a DATE-TIME start."""
+    start_value = _value(event, "DTSTART")
+    if start_value is None:
+        return None
+    start, floating = to_seconds(start_value)
+    end_value = _value(event, "DTEND")
+    if end_value is not None:
+        end, _ = to_seconds(end_value)
+    elif event.get("DURATION") is not None:
+        end = start + int(_value(event, "DURATION").total_seconds())
+    elif isinstance(start_value, dt.datetime):
+        end = start
+    else:
+        end = start + 86400
+    return start, max(end, start), floating
+
+
+def _todo_span(todo: icalendar.cal.Component) -> tuple[int, int, bool]:
+    """An interval that contains every range RFC 4791 §9.9 lets a VTODO
+    match; queries on it are inclusive and Radicale re-checks the exact rule."""
+    start_value, due_value = _value(todo, "DTSTART"), _value(todo, "DUE")
+    floating = False
+    points = []
+    for value in (start_value, due_value):
+        if value is not None:
+            seconds, is_floating = to_seconds(value)
+            points.append(seconds)
+            floating |= is_floating
+    if start_value is not None and due_value is None and todo.get("DURATION") is not None:
+        points.append(points[0] + int(_value(todo, "DURATION").total_seconds()))
+    if points:
+        return min(points), max(points), floating
+    completed, created = _value(todo, "COMPLETED"), _value(todo, "CREATED")
+    stamps = [to_seconds(v)[0] for v in (completed, created) if v is not None]
+    if completed is not None:
+        return min(stamps), max(stamps), False
+    if created is not None:
+        return stamps[0], TIME_MAX, False
+    return TIME_MIN, TIME_MAX, False
+
+
+def _journal_span(journal: icalendar.cal.Component) -> Optional[tuple[int, int, bool]]:
+    start_value = _value(journal, "DTSTART")
+    if start_value is None:
+        return None  # §9.9: a VJOURNAL without DTSTART matches no time range
+    start, floating = to_seconds(start_value)
+    return start, start + (0 if isinstance(start_value, dt.datetime) else 86400), floating
+
+
+def _fbtype(component_name: str, status: Optional[str], transp: Optional[str]) -> str:
+    """RFC 4791 §7.10: transparent and cancelled events do not block time;
+    tentative ones are BUSY-TENTATIVE. To-dos and journals never block."""
+    if component_name != "VEVENT" or transp == "TRANSPARENT" or status == "CANCELLED":
+        return FREE
+    if status == "TENTATIVE":
+        return TENTATIVE
+    return BUSY
+
+
+def _recurrence_id(instance: icalendar.cal.Component, recurring: bool) -> Optional[str]:
+    if not recurring:
+        return None
+    value = _value(instance, "RECURRENCE-ID")
+    if value is None:
+        value = _value(instance, "DTSTART")
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            return value.strftime("%Y%m%dT%H%M%S")
+        return value.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return value.strftime("%Y%m%d")
+
+
+def occurrence_of(instance: icalendar.cal.Component, recurring: bool) -> Optional[Occurrence]:
+    name = instance.name.upper()
+    if name == "VEVENT":
+        span = _event_span(instance)
+    elif name == "VTODO":
+        span = _todo_span(instance)
+    elif name == "VJOURNAL":
+        span = _journal_span(instance)
+    else:
+        return None
+    if span is None:
+        return None
+    start, end, floating = span
+    status, transp = _text(instance, "STATUS"), _text(instance, "TRANSP")
+    return Occurrence(name, start, end, floating, _recurrence_id(instance, recurring),
+                      status, transp, _fbtype(name, status, transp))
+
+
+# -- whole objects ---------------------------------------------------------------
+
+
+def parse(text: str) -> icalendar.Calendar:
+    return icalendar.Calendar.from_ical(text)
+
+
+def is_recurring(calendar: icalendar.Calendar) -> bool:
+    return any(c.get("RRULE") is not None or c.get("RDATE") is not None
+               or c.get("RECURRENCE-ID") is not None
+               for c in calendar.walk() if c.name in COMPONENTS)
+
+
+def is_open_ended(calendar: icalendar.Calendar) -> bool:
+    """A rule with neither COUNT nor UNTIL recurs forever."""
+    for component in calendar.walk():
+        if component.name not in COMPONENTS:
+            continue
+        rules = component.get("RRULE")
+        for rule in rules if isinstance(rules, list) else [rules] if rules else []:
+            if "COUNT" not in rule and "UNTIL" not in rule:
+                return True
+    return False
+
+
+def _instances(calendar: icalendar.Calendar, start: int, end: int
+               ) -> Iterator[icalendar.cal.Component]:
+    query = recurring_ical_events.of(calendar, components=list(COMPONENTS))
+    # recurring-ical-events compares floating values as wall-clock times;
+    # naive bounds keep that so (one day of slack covers every zone offset).
+    yield from query.between(from_seconds(start - 86400).replace(tzinfo=None),
+                             from_seconds(end + 86400).replace(tzinfo=None))
+
+
+def _undated(calendar: icalendar.Calendar) -> Iterator[icalendar.cal.Component]:
+    """To-dos without any date are in every time range (§9.9, last row);
+    recurring-ical-events leaves them out, so they are added here."""
+    for component in calendar.walk("VTODO"):
+        if all(component.get(p) is None for p in ("DTSTART", "DUE", "COMPLETED", "CREATED")):
+            yield component
+
+
+def occurrences_between(calendar: icalendar.Calendar, start: int, end: int,
+                        limit: Optional[int] = None) -> list[Occurrence]:
+    """Every instance that may touch [start, end), deduplicated and sorted.
+
+    The result is a superset at the edges (floating slack); callers compare
+    against their own range. Raises ``InstanceLimitError`` past ``limit``.
+    """
+    recurring = is_recurring(calendar)
+    found: dict[tuple, Occurrence] = {}
+    for instance in list(_instances(calendar, start, end)) + list(_undated(calendar)):
+        occurrence = occurrence_of(instance, recurring)
+        if occurrence is None:
+            continue
+        found[(occurrence.component, occurrence.recurrence_id, occurrence.start)] = occurrence
+        if limit is not None and len(found) > limit:
+            raise InstanceLimitError(
+                f"more than {limit} instances between {from_seconds(start):%Y-%m-%d} "
+                f"and {from_seconds(end):%Y-%m-%d}")
+    return sorted(found.values(), key=lambda o: (o.start, o.end, o.recurrence_id or ""))
+
+
+def expand_for_storage(text: str, overall: tuple[int, int], window: tuple[int, int],
+                       limit: int) -> Expansion:
+    """The occurrences to store for an object whose overall time range (as
+    Radicale computes it) is ``overall``.
+
+    Objects that fit in the window are stored whole and marked complete (so
+    queries outside the window need not look at them again); recurring
+    objects reaching past it are materialised for the window only.
+    """
+    calendar = parse(text)
+    first, last = overall
+    slack = 86400  # floating instances may sit up to a day either side
+    if not is_recurring(calendar) or (first - slack >= window[0] and last + slack <= window[1]):
+        span = (min(first, window[0]) - slack, max(last, window[1]) + slack)
+        rows = occurrences_between(calendar, max(span[0], TIME_MIN + slack),
+                                   min(span[1], TIME_MAX - slack), limit)
+        return Expansion(tuple(rows), TIME_MIN, TIME_MAX, True, False)
+    rows = occurrences_between(calendar, window[0], window[1], limit)
+    kept = tuple(o for o in rows if o.start < window[1] and (o.end > window[0] or o.start >= window[0]))
+    return Expansion(kept, window[0], window[1], False, is_open_ended(calendar))
+
+
+def overlaps(occurrence: Occurrence, start: int, end: int,
+             zone: Optional[dt.tzinfo] = None) -> bool:
+    """RFC 4791 §9.9 overlap for VEVENT/VJOURNAL instances (zero-length
+    instances match when they start inside the range); inclusive for
+    VTODO spans, whose exact rule Radicale applies afterwards."""
+    if occurrence.floating:
+        start, end = wall_clock(start, zone), wall_clock(end, zone)
+    if occurrence.component == "VTODO":
+        return occurrence.start <= end and occurrence.end >= start
+    return occurrence.start < end and (occurrence.end > start or occurrence.start >= start)
+
+
+def clip_periods(periods: Iterable[tuple[int, int, str]], start: int, end: int
+                 ) -> list[tuple[int, int, str]]:
+    """Merge overlapping periods of the same free-busy type and clip them to
+    [start, end) (RFC 4791 §7.10: periods are within the requested range)."""
+    by_type: dict[str, list[tuple[int, int]]] = {}
+    for period_start, period_end, fbtype in periods:
+        lo, hi = max(period_start, start), min(period_end, end)
+        if hi > lo:
+            by_type.setdefault(fbtype, []).append((lo, hi))
+    merged: list[tuple[int, int, str]] = []
+    for fbtype, spans in by_type.items():
+        spans.sort()
+        current_start, current_end = spans[0]
+        for lo, hi in spans[1:]:
+            if lo <= current_end:
+                current_end = max(current_end, hi)
+            else:
+                merged.append((current_start, current_end, fbtype))
+                current_start, current_end = lo, hi
+        merged.append((current_start, current_end, fbtype))
+    return sorted(merged)
+
+
+def freebusy_component_periods(calendar: icalendar.Calendar
+                               ) -> list[tuple[int, int, str]]:
+    """FREEBUSY periods of VFREEBUSY components stored in the calendar."""
+    periods: list[tuple[int, int, str]] = []
+    for component in calendar.walk("VFREEBUSY"):
+        values = component.get("FREEBUSY")
+        for prop in values if isinstance(values, list) else [values] if values else []:
+            fbtype = str(prop.params.get("FBTYPE", BUSY)).upper()
+            if fbtype == FREE:
+                continue
+            for period in prop.dt if isinstance(prop.dt, list) else [prop.dt]:
+                period_start, period_end = period
+                if isinstance(period_end, dt.timedelta):
+                    period_end = period_start + period_end
+                periods.append((to_seconds(period_start)[0], to_seconds(period_end)[0], fbtype))
+    return periods
+
+
+__all__: Sequence[str] = (
+    "Occurrence", "Expansion", "InstanceLimitError", "expand_for_storage",
+    "occurrences_between", "overlaps", "clip_periods", "freebusy_component_periods",
+    "wall_clock", "parse", "zone_from_vtimezone", "TIME_MIN", "TIME_MAX", "LONG_SPAN_SECONDS",
+)
