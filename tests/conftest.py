@@ -12,7 +12,14 @@ import os
 import sys
 from typing import Iterator
 
+import hypothesis  # noqa: F401  (see below)
 import pytest
+
+# Imported up front on purpose: hypothesis' pytest plugin imports it lazily in
+# the terminal summary, and pytest's assertion rewriting then parses it while
+# daemon threads of in-process servers may still be alive; CPython 3.11's AST
+# constructor is not thread-safe there (cpython gh-106905) and can fail the
+# whole run after every test passed.
 
 sys.path.insert(0, os.path.dirname(__file__))
 

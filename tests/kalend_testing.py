@@ -96,9 +96,15 @@ def reset_database(url: str) -> None:
         engine.dispose()
 
 
-def write_config(folder: str, database_url: str, extra: str = "") -> str:
-    """A kalend configuration file for a test server; returns its path."""
+def write_config(folder: str, database_url: str, extra: str = "",
+                 storage: Optional[Mapping[str, str]] = None) -> str:
+    """A kalend configuration file for a test server; returns its path.
+
+    ``storage`` adds options to the [storage] section; ``extra`` appends
+    further sections.
+    """
     os.makedirs(folder, exist_ok=True)
+    storage_lines = "".join(f"{key} = {value}\n" for key, value in (storage or {}).items())
     path = os.path.join(folder, "kalend.conf")
     with open(path, "w", encoding="utf-8") as handle:
         handle.write(textwrap.dedent(f"""\
@@ -109,10 +115,10 @@ def write_config(folder: str, database_url: str, extra: str = "") -> str:
             [storage]
             url = {database_url}
             data_folder = {folder}
-
+            {{storage_lines}}
             [logging]
             level = warning
-            """) + textwrap.dedent(extra))
+            """).replace("{storage_lines}\n", storage_lines) + textwrap.dedent(extra))
     return path
 
 

@@ -196,7 +196,9 @@ def test_process_killed_mid_write_leaves_no_partial_rows(pg_processes, postgres_
     victim, survivor = pg_processes
     make_calendar(victim, "crash")
     before = victim.rows("SELECT sync_seq FROM collection WHERE path = 'alice/crash'")
-    # Hold the collection row: kalend inserts the item row, then blocks when
+    occurrences_before = victim.count("occurrence")
+    # Hold the collection row: kalend inserts the item row and its occurrence
+    # rows, then blocks when
     # it advances the collection's sync sequence (record_change) — in the
     # middle of its transaction.
     engine = create_engine(postgres_url, poolclass=NullPool)
@@ -227,6 +229,7 @@ def test_process_killed_mid_write_leaves_no_partial_rows(pg_processes, postgres_
     assert survivor.rows("SELECT COUNT(*) FROM item WHERE href = 'half.ics'") == [(0,)]
     assert survivor.rows("SELECT COUNT(*) FROM change WHERE href = 'half.ics'") == [(0,)]
     assert survivor.rows("SELECT sync_seq FROM collection WHERE path = 'alice/crash'") == before
+    assert survivor.count("occurrence") == occurrences_before
     assert survivor.request("GET", "/alice/crash/half.ics", user="alice").status_code == 404
 
 

@@ -1,0 +1,219 @@
+"""The occurrence index's life cycle: written with each PUT, bounded by the
+instance limits, moved forward by maintenance, and filled in for items that
+were stored before it existed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+from sqlalchemy import text
+
+from kalend.server import config as kalend_config
+from kalend.storage_plugin import Storage, migrate
+from kalend.storage_plugin.engine import make_engine
+from kalend_testing import KalendServer, PostgresDatabase, write_config
+
+WEEKLY_FOREVER = textwrap.dedent("""\
+    BEGIN:VCALENDAR
+    VERSION:2.0
+    PRODID:-//kalend tests//EN
+    BEGIN:VEVENT
+    UID:weekly-forever
+    DTSTAMP:20250101T000000Z
+    DTSTART:20250106T090000Z
+    DTEND:20250106T093000Z
+    RRULE:FREQ=WEEKLY;BYDAY=MO
+    SUMMARY:Standup
+    END:VEVENT
+    END:VCALENDAR
+    """).replace("\n", "\r\n")
+
+HOURLY_FOREVER = WEEKLY_FOREVER.replace("weekly-forever", "hourly").replace(
+    "FREQ=WEEKLY;BYDAY=MO", "FREQ=HOURLY")
+
+QUERY = textwrap.dedent("""\
+    <?xml version="1.0" encoding="utf-8"?>
+    <c:calendar-query xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav">
+      <d:prop><d:getetag/></d:prop>
+      <c:filter><c:comp-filter name="VCALENDAR"><c:comp-filter name="VEVENT">
+        <c:time-range start="{start}" end="{end}"/>
+      </c:comp-filter></c:comp-filter></c:filter>
+    </c:calendar-query>""")
+
+EXPAND = textwrap.dedent("""\
+    <?xml version="1.0" encoding="utf-8"?>
+    <c:calendar-query xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav">
+      <d:prop><c:calendar-data><c:expand start="{start}" end="{end}"/></c:calendar-data></d:prop>
+      <c:filter><c:comp-filter name="VCALENDAR"><c:comp-filter name="VEVENT">
+        <c:time-range start="{start}" end="{end}"/>
+      </c:comp-filter></c:comp-filter></c:filter>
+    </c:calendar-query>""")
+
+
+def calendar_with(server: KalendServer) -> None:
+    server.add_user("alice")
+    assert server.request("MKCALENDAR", "/alice/cal/", user="alice").status_code == 201
+
+
+def query(server: KalendServer, start: str, end: str, body: str = QUERY):
+    return server.request("REPORT", "/alice/cal/", user="alice", headers={"Depth": "1"},
+                          body=body.format(start=start, end=end))
+
+
+def test_put_materialises_the_window_and_a_query_ten_years_ahead_still_matches(server):
+    calendar_with(server)
+    assert server.request("PUT", "/alice/cal/standup.ics", user="alice",
+                          body=WEEKLY_FOREVER).status_code == 201
+
+    (occ_from, occ_until, open_ended), = server.rows(
+        "SELECT occ_from, occ_until, open_ended FROM item")
+    rows = server.count("occurrence")
+    far = query(server, "20361006T000000Z", "20361013T000000Z")
+    far_expanded = query(server, "20361006T000000Z", "20361013T000000Z", EXPAND)
+    empty_day = query(server, "20361007T000000Z", "20361008T000000Z")
+
+    now = time.time()
+    assert occ_from <= now - 364 * 86400 and occ_until >= now + 729 * 86400
+    assert bool(open_ended) is True
+    assert 100 < rows < 200  # about three years of Mondays, not "forever"
+    assert far.status_code == 207 and "standup.ics" in far.text
+    assert "DTSTART:20361006T090000Z" in far_expanded.text
+    assert "standup.ics" not in empty_day.text
+
+
+def test_object_over_the_instance_limit_is_refused_with_max_instances(tmp_path, database_url):
+    folder = str(tmp_path / "data")
+    config = write_config(folder, database_url, storage={"max_instances_per_object": "500"})
+    server = KalendServer(config, database_url, folder).start_in_thread()
+    try:
+        calendar_with(server)
+        refused = server.request("PUT", "/alice/cal/hourly.ics", user="alice",
+                                 body=HOURLY_FOREVER)
+        accepted = server.request("PUT", "/alice/cal/weekly.ics", user="alice",
+                                  body=WEEKLY_FOREVER)
+
+        assert refused.status_code == 403
+        assert "max-instances" in refused.text
+        assert server.rows("SELECT href FROM item") == [("weekly.ics",)]
+        assert accepted.status_code == 201
+        assert server.rows("SELECT COUNT(*) FROM occurrence o JOIN item i ON i.id = o.item_id "
+                           "WHERE i.href = 'hourly.ics'") == [(0,)]
+    finally:
+        server.stop()
+
+
+def test_expand_over_the_query_limit_gets_507(tmp_path, database_url):
+    folder = str(tmp_path / "data")
+    config = write_config(folder, database_url, storage={"max_instances_per_query": "10"})
+    server = KalendServer(config, database_url, folder).start_in_thread()
+    try:
+        calendar_with(server)
+        server.request("PUT", "/alice/cal/standup.ics", user="alice", body=WEEKLY_FOREVER)
+
+        small = query(server, "20260105T000000Z", "20260201T000000Z", EXPAND)
+        large = query(server, "20260101T000000Z", "20270101T000000Z", EXPAND)
+
+        assert small.status_code == 207 and small.text.count("BEGIN:VEVENT") == 4
+        assert large.status_code == 507
+        assert "number-of-matches-within-limits" in large.text
+    finally:
+        server.stop()
+
+
+def test_maintenance_moves_the_window_forward_idempotently(server):
+    calendar_with(server)
+    server.request("PUT", "/alice/cal/standup.ics", user="alice", body=WEEKLY_FOREVER)
+    (until_before,), = server.rows("SELECT occ_until FROM item")
+    storage = Storage(kalend_config.load(server.config_path))
+    later = time.time() + 400 * 86400
+
+    first = storage.extend_occurrence_windows(now=later)
+    second = storage.extend_occurrence_windows(now=later)
+
+    (until_after,), = server.rows("SELECT occ_until FROM item")
+    assert first == 1 and second == 0
+    assert until_after - until_before == 400 * 86400
+    last_row = server.rows("SELECT MAX(start) FROM occurrence")[0][0]
+    assert last_row > until_before
+
+
+def hrefs_in_week(config: str) -> list[str]:
+    """A week's calendar-query through the storage plugin itself (no server,
+    so no maintenance thread indexes anything behind the test's back)."""
+    import xml.etree.ElementTree as ET
+
+    storage = Storage(kalend_config.load(config))
+    root = ET.fromstring(QUERY.format(start="20260105T000000Z", end="20260112T000000Z"))
+    filters = root.findall("{urn:ietf:params:xml:ns:caldav}filter")
+    with storage.acquire_lock("r", "alice"):
+        collection = storage.collection_at("/alice/cal/")
+        return [item.href for item, _ in collection.get_filtered(filters)]
+
+
+@pytest.fixture
+def old_schema_database(database_kind, tmp_path):
+    """A database at the first schema revision (before the occurrence index)."""
+    if database_kind == "postgresql":
+        database = PostgresDatabase()
+        url = database.create()
+    else:
+        database, url = None, "sqlite:///" + str(tmp_path / "old.sqlite3")
+    engine = make_engine(url)
+    migrate.upgrade(engine, "0001_initial")
+    engine.dispose()
+    try:
+        yield url
+    finally:
+        if database is not None:
+            database.drop()
+
+
+def test_items_stored_before_the_index_are_found_and_then_indexed(old_schema_database, tmp_path):
+    url = old_schema_database
+    folder = str(tmp_path / "data")
+    config = write_config(folder, url)
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        for path, parent, tag in (("alice", "", ""), ("alice/cal", "alice", "VCALENDAR")):
+            props = '{"tag": "VCALENDAR"}' if tag else "{}"
+            connection.execute(text(
+                "INSERT INTO collection (path, parent_path, owner, tag, props, sync_seq, "
+                "sync_floor, modified) VALUES (:p, :parent, 'alice', :tag, :props, 0, 0, 0)"),
+                {"p": path, "parent": parent, "tag": tag, "props": props})
+        connection.execute(text(
+            "INSERT INTO item (collection_id, href, uid, etag, name, component, text, "
+            "start, \"end\", modified) SELECT id, 'standup.ics', 'weekly-forever', '\"e\"', "
+            "'VCALENDAR', 'VEVENT', :body, 1736154000, 253402300799, 0 FROM collection "
+            "WHERE path = 'alice/cal'"), {"body": WEEKLY_FOREVER})
+    command = [sys.executable, "-m", "kalend"]
+
+    refused = subprocess.run(command + ["serve", "--config", config], capture_output=True,
+                             text=True, timeout=120)
+    upgraded = subprocess.run(command + ["db", "upgrade", "--config", config],
+                              capture_output=True, text=True, timeout=120)
+    unindexed = [bool(v) for (v,) in engine.connect().execute(
+        text("SELECT occ_from > occ_until FROM item"))]
+    found_unindexed = hrefs_in_week(config)
+    maintained = subprocess.run(command + ["maintain", "--config", config],
+                                capture_output=True, text=True, timeout=120)
+    server = KalendServer(config, url, folder)
+    server.add_user("alice")
+    server.start_in_thread()
+    try:
+        found_after = query(server, "20260105T000000Z", "20260112T000000Z")
+        rows = server.count("occurrence")
+    finally:
+        server.stop()
+        engine.dispose()
+
+    assert refused.returncode == 2 and "kalend db upgrade" in refused.stderr
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert unindexed == [True]
+    assert found_unindexed == ["standup.ics"]
+    assert maintained.returncode == 0 and "1 items re-materialised" in maintained.stdout
+    assert rows > 100
+    assert "standup.ics" in found_after.text
