@@ -17,12 +17,13 @@ from radicale import types
 from radicale.app import Application as RadicaleApplication
 
 from kalend.server import request_checks
+from kalend.server.propfind import ApplicationPartPropfind
 from kalend.server.report import ApplicationPartReport
 from kalend.storage_plugin import Storage
 from kalend.storage_plugin.occurrences import InstanceLimitError
 
 
-class Application(ApplicationPartReport, RadicaleApplication):
+class Application(ApplicationPartReport, ApplicationPartPropfind, RadicaleApplication):
     """The WSGI callable served by ``kalend serve``."""
 
     def __init__(self, configuration: "radicale_config.Configuration") -> None:

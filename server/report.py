@@ -21,7 +21,8 @@ import zoneinfo
 from dataclasses import dataclass
 from http import client
 from typing import Optional
-from urllib.parse import unquote, urlparse
+from urllib.parse import quote, unquote, urlparse
+from xml.sax.saxutils import escape as xml_escape
 
 import defusedxml.ElementTree as DefusedET
 from radicale import httputils, pathutils, storage, types, xmlutils
@@ -30,9 +31,12 @@ from radicale.app.report import test_filter, xml_item_response
 from radicale.item import filter as radicale_filter
 
 from kalend.server import calendar_data
+from kalend.server.multistatus import TEXT_PROPERTIES, MultistatusWriter, requested_properties
+from kalend.server.propfind import collection_href, row_of
 from kalend.storage_plugin import occurrences as occ
 from kalend.storage_plugin.collection import Collection
 from kalend.storage_plugin.freebusy import busy_periods
+from kalend.storage_plugin.items import item_from_row
 from kalend.storage_plugin.occurrence_index import query_timezone
 from kalend.storage_plugin.transaction import current_connection
 
@@ -92,6 +96,11 @@ def request_zone(root: ET.Element):
     return None
 
 
+_LISTING_REPORTS = frozenset({_c("D:sync-collection"), _c("C:calendar-multiget"),
+                              _c("CR:addressbook-multiget"), _c("C:calendar-query")})
+_LISTING_TAGS = frozenset({"VCALENDAR", "VADDRESSBOOK"})
+
+
 class ApplicationPartReport(ApplicationBase):
 
     def do_REPORT(self, environ: types.WSGIEnviron, base_prefix: str, path: str,
@@ -119,6 +128,10 @@ class ApplicationPartReport(ApplicationBase):
                 if shape.transforms:
                     return self._calendar_data_report(root, shape, base_prefix, path, user,
                                                       user_groups, request_info)
+            listing = self._listing_report(root, base_prefix, path, user, user_groups,
+                                           request_info)
+            if listing is not None:
+                return listing
             return super().do_REPORT(environ, base_prefix, path, user, user_groups,  # type: ignore[misc]
                                      request_info)
         except occ.InstanceLimitError as exc:
@@ -128,6 +141,88 @@ class ApplicationPartReport(ApplicationBase):
                                                request_info)
         finally:
             query_timezone.reset(token)
+
+    # -- listings answered from rows ------------------------------------------
+
+    def _listing_report(self, root: ET.Element, base_prefix: str, path: str, user: str,
+                        user_groups: set, request_info: dict) -> Optional[types.WSGIResponse]:
+        """sync-collection, multiget and calendar-query whose properties the
+        row writer can answer (ETag, content type, plain calendar/address
+        data); None hands the request to Radicale."""
+        if self._sharing._enabled or root.tag not in _LISTING_REPORTS:
+            return None
+        names = requested_properties(root.find(_c("D:prop")))
+        access = Access(self._rights, user, user_groups, path)
+        if names is None or not access.check("r"):
+            return None
+        with self._storage.acquire_lock("r", user):
+            collection = next(iter(self._storage.discover(path)), None)
+            if not isinstance(collection, Collection) or collection.tag not in _LISTING_TAGS:
+                return None
+            if root.tag == _c("C:calendar-query") and collection.tag != "VCALENDAR":
+                return None
+            if not access.check("r", collection):
+                return httputils.NOT_ALLOWED
+            writer = MultistatusWriter(collection_href(base_prefix, collection.path),
+                                       self._encoding)
+            with_text = any(n in TEXT_PROPERTIES for n in names)
+            trailer: list[str] = []
+            if root.tag == _c("D:sync-collection"):
+                token_element = root.find(_c("D:sync-token"))
+                old_token = (token_element.text or "").strip() if token_element is not None else ""
+                try:
+                    token, hrefs = collection.sync(old_token)
+                except ValueError as exc:
+                    logger.info("sync-collection on %r with a stale token: %s", path, exc)
+                    return (client.FORBIDDEN, {"Content-Type": "text/xml"},
+                            ET.tostring(xmlutils.webdav_error("D:valid-sync-token")), None)
+                self._write_rows(writer, collection, hrefs, names, with_text)
+                trailer.append(f"<D:sync-token>{xml_escape(token)}</D:sync-token>")
+            elif root.tag in (_c("C:calendar-multiget"), _c("CR:addressbook-multiget")):
+                hrefs = self._multiget_names(root, collection, writer, base_prefix)
+                self._write_rows(writer, collection, hrefs, names, with_text)
+            else:
+                filters = root.findall(_c("C:filter"))
+                for row, matched in collection.filtered_rows(filters):
+                    if filters and not matched and not all(
+                            test_filter(collection.tag, item_from_row(row, collection), f)
+                            for f in filters):
+                        continue
+                    writer.item(row_of(row), names)
+        request_info["status"] = client.MULTI_STATUS
+        headers = {"Content-Type": "text/xml; charset=%s" % self._encoding}
+        return client.MULTI_STATUS, headers, writer.render(trailer), None
+
+    @staticmethod
+    def _write_rows(writer: MultistatusWriter, collection: Collection, hrefs, names,
+                    with_text: bool) -> None:
+        wanted = list(dict.fromkeys(hrefs))
+        found = {row["href"]: row for row in collection.item_rows(wanted, with_text)}
+        for href in wanted:
+            row = found.get(href)
+            if row is None:
+                writer.missing(href)
+            else:
+                writer.item(row_of(row), names)
+
+    @staticmethod
+    def _multiget_names(root: ET.Element, collection: Collection, writer: MultistatusWriter,
+                        base_prefix: str) -> list[str]:
+        names = []
+        for href in root.findall(_c("D:href")):
+            href_path = pathutils.sanitize_path(unquote(urlparse((href.text or "").strip()).path))
+            name = None
+            if (href_path + "/").startswith(base_prefix + "/"):
+                try:
+                    name = pathutils.name_from_path(href_path[len(base_prefix):], collection)
+                except ValueError:
+                    name = None
+            if name:
+                names.append(name)
+            else:
+                writer.raw(f"<D:response><D:href>{xml_escape(quote(href_path))}</D:href>"
+                           "<D:status>HTTP/1.1 404 Not Found</D:status></D:response>")
+        return names
 
     # -- free-busy-query -----------------------------------------------------------
 

@@ -175,6 +175,27 @@ class Collection(radicale_storage.BaseCollection):
                 row = found.get(href)
                 yield href, (None if row is None else item_from_row(row, self))
 
+    def item_rows(self, hrefs: Optional[Iterable[str]] = None, with_text: bool = True
+                  ) -> Iterator[Mapping[str, Any]]:
+        """Item rows (href, etag, name, component, modified[, text]) of the
+        whole collection or of ``hrefs``, for responses that need no Radicale
+        item objects; missing hrefs are simply absent."""
+        columns = [c for c in _ITEM_COLUMNS if with_text or c.name != "text"]
+        base = select(*columns).where(schema.item.c.collection_id == self._id)
+        if hrefs is None:
+            yield from self._conn.execute(
+                base.order_by(schema.item.c.href).execution_options(yield_per=1000)).mappings()
+            return
+        wanted = list(dict.fromkeys(hrefs))
+        for start in range(0, len(wanted), _IN_CHUNK):
+            yield from self._conn.execute(
+                base.where(schema.item.c.href.in_(wanted[start:start + _IN_CHUNK]))).mappings()
+
+    def has_child_collections(self) -> bool:
+        return bool(self._conn.execute(select(exists().where(
+            schema.collection.c.parent_path == self._path,
+            schema.collection.c.path != self._path))).scalar())
+
     def get_all(self) -> Iterator[radicale_item.Item]:
         result = self._conn.execute(
             self._select_items().order_by(schema.item.c.href)
@@ -184,6 +205,11 @@ class Collection(radicale_storage.BaseCollection):
 
     def get_filtered(self, filters: Iterable[ET.Element]
                      ) -> Iterator[Tuple[radicale_item.Item, bool]]:
+        for row, matched in self.filtered_rows(filters):
+            yield item_from_row(row, self), matched
+
+    def filtered_rows(self, filters: Iterable[ET.Element]
+                      ) -> Iterator[Tuple[Mapping[str, Any], bool]]:
         """Answer CALDAV:time-range filters from the occurrence index.
 
         Only items with an instance in the range are read. ``filters_matched``
@@ -208,16 +234,16 @@ class Collection(radicale_storage.BaseCollection):
                 self._select_items().where(schema.item.c.id.in_(matching))
                 .execution_options(yield_per=500)).mappings():
             seen.add(row["href"])
-            yield item_from_row(row, self), exact
+            yield row, exact
         for row in self._conn.execute(
                 self._select_items().where(
                     *occurrence_index.outside_window([self._id], start, end),
                     schema.item.c.component == tag)).mappings():
             if row["href"] not in seen and self._has_instance(row["text"], tag, start, end, zone):
-                yield item_from_row(row, self), exact
+                yield row, exact
 
     def _filtered_by_overall_range(self, tag: Optional[str], start: int, end: int,
-                                   simple: bool) -> Iterator[Tuple[radicale_item.Item, bool]]:
+                                   simple: bool) -> Iterator[Tuple[Mapping[str, Any], bool]]:
         query = self._select_items()
         if tag is not None:
             query = query.where(schema.item.c.component == tag)
@@ -227,7 +253,7 @@ class Collection(radicale_storage.BaseCollection):
             query = query.where(schema.item.c.start < end)
         for row in self._conn.execute(query.execution_options(yield_per=500)).mappings():
             istart, iend = row["start"], row["end"]
-            yield item_from_row(row, self), simple and (start <= istart or iend <= end)
+            yield row, simple and (start <= istart or iend <= end)
 
     def _has_instance(self, text: str, component: str, start: int, end: int,
                       zone: Optional[dt.tzinfo]) -> bool:
@@ -249,6 +275,14 @@ class Collection(radicale_storage.BaseCollection):
             return zone
         calendar_timezone = self._props.get("C:calendar-timezone")
         return occ.zone_from_vtimezone(calendar_timezone) if calendar_timezone else None
+
+    def serialize(self, vcf_to_ics: bool = False, ShareActions: dict = {}) -> str:
+        # PROPFIND's DAV:getcontentlength (and allprop) of a collection
+        # serialises it after Radicale has released the storage lock
+        # (app/propfind.py, xml_propfind_response): read in a transaction of
+        # its own then (inside one, ``transaction`` joins it).
+        with transaction(self._storage.engine, "r"):
+            return super().serialize(vcf_to_ics=vcf_to_ics, ShareActions=ShareActions)
 
     def has_uid(self, uid: str) -> bool:
         return bool(self._conn.execute(select(exists().where(

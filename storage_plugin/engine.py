@@ -86,9 +86,14 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
                     f"cannot use database {masked_url(url)}: its folder {folder!r} cannot "
                     f"be created ({exc.strerror or exc}); fix [storage] url or "
                     "data_folder") from exc
-        # A pool of file connections buys nothing for SQLite and keeps files
-        # open across forks; each request opens its own connection.
-        kwargs["poolclass"] = NullPool
+        # Pooled like PostgreSQL: opening a connection runs the PRAGMAs below,
+        # which cost more than a small query. A connection is used by one
+        # request thread at a time, so sharing it across threads is safe.
+        if database == ":memory:" or not database:
+            kwargs["poolclass"] = NullPool
+        else:
+            kwargs["pool_size"] = pool_size
+            kwargs["max_overflow"] = pool_size
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
     else:
         kwargs["pool_size"] = pool_size

@@ -35,8 +35,9 @@ def sync(server, token: str = ""):
 
 
 def token_of(response) -> str:
-    start = response.text.index("<sync-token>") + len("<sync-token>")
-    return response.text[start:response.text.index("</sync-token>", start)]
+    import xml.etree.ElementTree as ET
+
+    return ET.fromstring(response.content).find("{DAV:}sync-token").text
 
 
 def setup_calendar(server) -> None:
