@@ -31,6 +31,7 @@ from radicale.app.report import test_filter, xml_item_response
 from radicale.item import filter as radicale_filter
 
 from kalend.server import calendar_data
+from kalend.server.expand_single import DECLINED, expand_single
 from kalend.server.multistatus import TEXT_PROPERTIES, MultistatusWriter, requested_properties
 from kalend.server.propfind import collection_href, row_of
 from kalend.storage_plugin import occurrences as occ
@@ -275,9 +276,10 @@ class ApplicationPartReport(ApplicationBase):
                 selected = [item]
             zone = collection.query_zone()
             limit = collection._storage.max_instances_per_query
+            budget = [0]
             for found in selected:
                 response = self._item_response(root, shape, found, collection, zone, limit,
-                                               base_prefix)
+                                               base_prefix, budget)
                 if response is not None:
                     multistatus.append(response)
         headers = {"Content-Type": "text/xml; charset=%s" % self._encoding}
@@ -319,13 +321,23 @@ class ApplicationPartReport(ApplicationBase):
         return selected
 
     def _item_response(self, root: ET.Element, shape: CalendarDataShape, found,
-                       collection: Collection, zone, limit: int,
-                       base_prefix: str) -> Optional[ET.Element]:
+                       collection: Collection, zone, limit: int, base_prefix: str,
+                       budget: list[int]) -> Optional[ET.Element]:
+        """One item's response; ``budget`` counts the instances of the whole
+        answer against ``max_instances_per_query``."""
         text = found.serialize()
         if shape.expand is not None:
-            text, _ = calendar_data.expand(text, *shape.expand, zone, limit)
-            if text is None:
+            expanded = expand_single(text, *shape.expand, zone)
+            if expanded is DECLINED:
+                expanded, count = calendar_data.expand(text, *shape.expand, zone, limit)
+            else:
+                count = 0 if expanded is None else 1
+            budget[0] += count
+            if budget[0] > limit:
+                raise occ.InstanceLimitError(f"more than {limit} instances in the answer")
+            if expanded is None:
                 return None  # no instance in the expand range
+            text = expanded
         if shape.limit_recurrence_set is not None:
             text = calendar_data.limit_recurrence_set(text, *shape.limit_recurrence_set, zone)
         if shape.limit_freebusy_set is not None:
