@@ -63,12 +63,17 @@ def expand(text: str, start: int, end: int, zone: Optional[dt.tzinfo],
     out = _envelope(calendar)
     count = 0
     query = recurring_ical_events.of(calendar, components=["VEVENT", "VTODO", "VJOURNAL"])
-    instances = query.between(occ.from_seconds(start - 86400).replace(tzinfo=None),
-                              occ.from_seconds(end + 86400).replace(tzinfo=None))
+    instances = occ.mark_this_and_future(calendar, query.between(
+        occ.from_seconds(start - occ.EXPANSION_SLACK).replace(tzinfo=None),
+        occ.from_seconds(end + occ.EXPANSION_SLACK).replace(tzinfo=None)))
+    duration_shaped = _duration_shaped_todos(calendar)
     for instance in instances:
         found = occ.occurrence_of(instance, recurring)
         if found is None or not occ.overlaps(found, start, end, zone):
             continue
+        if found.component == "VTODO" and not occ.todo_overlaps(
+                instance, start, end, zone, _is_duration_shaped(instance, duration_shaped)):
+            continue  # the index span is a superset; §9.9 decides for to-dos
         count += 1
         if count > limit:
             raise occ.InstanceLimitError(f"more than {limit} instances in the expand range")
@@ -76,12 +81,34 @@ def expand(text: str, start: int, end: int, zone: Optional[dt.tzinfo],
             instance.pop(name, None)
         if not recurring:
             instance.pop("RECURRENCE-ID", None)
+        else:
+            # Each instance names itself, also those a RANGE=THISANDFUTURE
+            # override governs (which the library yields with the
+            # override's RECURRENCE-ID); one instance has no range.
+            recurrence_id = occ.instance_recurrence_id(instance)
+            instance.pop("RECURRENCE-ID", None)
+            instance.add("RECURRENCE-ID", recurrence_id)
         for name in _DATE_TIME_PROPERTIES:
             _set_utc(instance, name, zone)
         out.add_component(instance)
     if not count:
         return None, 0
     return out.to_ical().decode("utf-8"), count
+
+
+def _duration_shaped_todos(calendar: icalendar.Calendar) -> dict[tuple[str, Optional[bytes]], bool]:
+    """(UID, RECURRENCE-ID or None) -> whether that VTODO has DURATION."""
+    return {(str(c.get("UID")), c["RECURRENCE-ID"].to_ical() if "RECURRENCE-ID" in c else None):
+            c.get("DURATION") is not None for c in calendar.walk("VTODO")}
+
+
+def _is_duration_shaped(instance: icalendar.cal.Component,
+                        shapes: dict[tuple[str, Optional[bytes]], bool]) -> bool:
+    uid = str(instance.get("UID"))
+    recurrence_id = instance.get("RECURRENCE-ID")
+    if recurrence_id is not None and (uid, recurrence_id.to_ical()) in shapes:
+        return shapes[(uid, recurrence_id.to_ical())]
+    return shapes.get((uid, None), False)
 
 
 def _override_overlaps(component: icalendar.cal.Component, start: int, end: int,

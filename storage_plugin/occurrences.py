@@ -36,6 +36,13 @@ LONG_SPAN_SECONDS = 7 * 86400
 
 COMPONENTS = ("VEVENT", "VTODO", "VJOURNAL")
 
+#: Slack around a range handed to recurring-ical-events with naive bounds.
+#: Floating values sit up to 14 hours from UTC, and the library takes a
+#: VJOURNAL with a DATE start as an instant at midnight while RFC 4791 §9.9
+#: lets it match the whole day: one day plus the largest zone offset is
+#: needed, two days are used. Callers filter the result with ``overlaps``.
+EXPANSION_SLACK = 2 * 86400
+
 #: Free-busy types an instance can imply (RFC 5545 §3.2.9).
 BUSY, TENTATIVE, UNAVAILABLE, FREE = "BUSY", "BUSY-TENTATIVE", "BUSY-UNAVAILABLE", "FREE"
 
@@ -200,9 +207,7 @@ def _fbtype(component_name: str, status: Optional[str], transp: Optional[str]) -
 def _recurrence_id(instance: icalendar.cal.Component, recurring: bool) -> Optional[str]:
     if not recurring:
         return None
-    value = _value(instance, "RECURRENCE-ID")
-    if value is None:
-        value = _value(instance, "DTSTART")
+    value = instance_recurrence_id(instance)
     if value is None:
         return None
     if isinstance(value, dt.datetime):
@@ -210,6 +215,105 @@ def _recurrence_id(instance: icalendar.cal.Component, recurring: bool) -> Option
             return value.strftime("%Y%m%dT%H%M%S")
         return value.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
     return value.strftime("%Y%m%d")
+
+
+def _this_and_future_shift(instance: icalendar.cal.Component) -> Optional[dt.timedelta]:
+    """How far a RANGE=THISANDFUTURE override moved its instances, read from
+    the ``kalend_shift`` attribute ``mark_this_and_future`` puts on the
+    RECURRENCE-ID of every instance it governs."""
+    prop = instance.get("RECURRENCE-ID")
+    if prop is None or str(prop.params.get("RANGE", "")).upper() != "THISANDFUTURE":
+        return None
+    return getattr(prop, "kalend_shift", None)
+
+
+def instance_recurrence_id(instance: icalendar.cal.Component) -> Optional[dt.date]:
+    """The RECURRENCE-ID value of an instance as recurring-ical-events
+    yields it: its own for overridden and plain instances. Instances that a
+    RANGE=THISANDFUTURE override governs come back carrying that override's
+    RECURRENCE-ID; each of them is identified by its original start instead
+    (RFC 5545 §3.8.4.4: the override moves every later instance by the same
+    amount), i.e. its start moved back by that amount."""
+    value = _value(instance, "RECURRENCE-ID")
+    if value is None:
+        return _value(instance, "DTSTART")
+    shift = _this_and_future_shift(instance)
+    start = _value(instance, "DTSTART")
+    if shift is not None and start is not None:
+        return start - shift
+    return value
+
+
+def mark_this_and_future(calendar: icalendar.Calendar,
+                         instances: Iterable[icalendar.cal.Component]
+                         ) -> list[icalendar.cal.Component]:
+    """Attach to the RECURRENCE-ID of each instance governed by a
+    RANGE=THISANDFUTURE override the shift that override applies (its
+    DTSTART minus its RECURRENCE-ID), so ``instance_recurrence_id`` can
+    recover each instance's own recurrence id."""
+    shifts: dict[tuple[str, str], dt.timedelta] = {}
+    for component in calendar.walk():
+        prop = component.get("RECURRENCE-ID") if component.name in COMPONENTS else None
+        if prop is None or str(prop.params.get("RANGE", "")).upper() != "THISANDFUTURE":
+            continue
+        start = _value(component, "DTSTART")
+        if start is None:
+            continue
+        shifts[(str(component.get("UID")), prop.to_ical().decode())] = start - prop.dt
+    result = []
+    for instance in instances:
+        prop = instance.get("RECURRENCE-ID")
+        if shifts and prop is not None:
+            shift = shifts.get((str(instance.get("UID")), prop.to_ical().decode()))
+            if shift is not None:
+                # recurring-ical-events shares the property between copies:
+                # give each instance its own.
+                prop = icalendar.prop.vDDDTypes(prop.dt)
+                prop.params["RANGE"] = "THISANDFUTURE"
+                prop.kalend_shift = shift
+                instance["RECURRENCE-ID"] = prop
+        result.append(instance)
+    return result
+
+
+def todo_overlaps(todo: icalendar.cal.Component, start: int, end: int,
+                  zone: Optional[dt.tzinfo], duration_shaped: bool) -> bool:
+    """RFC 4791 §9.9, the VTODO table, for one instance.
+
+    recurring-ical-events turns DTSTART+DURATION into DTSTART+DUE on the
+    instances it yields; ``duration_shaped`` says the source component had
+    DURATION, so the first row of the table applies (it differs from the
+    DTSTART+DUE row for a range starting exactly at the end)."""
+    def seconds(name: str) -> Optional[int]:
+        value = _value(todo, name)
+        if value is None:
+            return None
+        return to_seconds(value)[0]
+
+    floating = any(to_seconds(_value(todo, n))[1] for n in ("DTSTART", "DUE")
+                   if _value(todo, n) is not None)
+    if floating:
+        start, end = wall_clock(start, zone), wall_clock(end, zone)
+    begin, due = seconds("DTSTART"), seconds("DUE")
+    if begin is not None and due is None and todo.get("DURATION") is not None:
+        due, duration_shaped = begin + int(_value(todo, "DURATION").total_seconds()), True
+    completed, created = seconds("COMPLETED"), seconds("CREATED")
+    if begin is not None and due is not None and duration_shaped:
+        return start <= due and (end > begin or end >= due)
+    if begin is not None and due is not None:
+        return (start < due or start <= begin) and (end > begin or end >= due)
+    if begin is not None:
+        return start <= begin and end > begin
+    if due is not None:
+        return start < due and end >= due
+    if completed is not None and created is not None:
+        return (start <= created or start <= completed) and \
+            (end >= created or end >= completed)
+    if completed is not None:
+        return start <= completed and end >= completed
+    if created is not None:
+        return end > created
+    return True
 
 
 def occurrence_of(instance: icalendar.cal.Component, recurring: bool) -> Optional[Occurrence]:
@@ -259,9 +363,10 @@ def _instances(calendar: icalendar.Calendar, start: int, end: int
                ) -> Iterator[icalendar.cal.Component]:
     query = recurring_ical_events.of(calendar, components=list(COMPONENTS))
     # recurring-ical-events compares floating values as wall-clock times;
-    # naive bounds keep that so (one day of slack covers every zone offset).
-    yield from query.between(from_seconds(start - 86400).replace(tzinfo=None),
-                             from_seconds(end + 86400).replace(tzinfo=None))
+    # naive bounds keep that so (see EXPANSION_SLACK).
+    yield from mark_this_and_future(calendar, query.between(
+        from_seconds(start - EXPANSION_SLACK).replace(tzinfo=None),
+        from_seconds(end + EXPANSION_SLACK).replace(tzinfo=None)))
 
 
 def _undated(calendar: icalendar.Calendar) -> Iterator[icalendar.cal.Component]:
