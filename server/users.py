@@ -85,6 +85,17 @@ def _write_lines(path: str, lines: Sequence[str]) -> None:
         raise
 
 
+def _exists_message(name: str) -> str:
+    return (f"user {name!r} exists already; "
+            f"use `kalend user passwd {name}` to change the password")
+
+
+def check_new_login(path: str, name: str) -> None:
+    """Raise ``UserError`` when the htpasswd file has a login ``name``."""
+    if name in read_logins(path):
+        raise UserError(_exists_message(name))
+
+
 def set_password(path: str, name: str, password: str, *, create: bool) -> None:
     check_name(name)
     if not password:
@@ -94,8 +105,7 @@ def set_password(path: str, name: str, password: str, *, create: bool) -> None:
     for index, line in enumerate(lines):
         if line.split(":", 1)[0] == name:
             if create:
-                raise UserError(f"user {name!r} exists already; "
-                                f"use `kalend user passwd {name}` to change the password")
+                raise UserError(_exists_message(name))
             lines[index] = entry
             break
     else:
