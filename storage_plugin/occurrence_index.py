@@ -56,9 +56,10 @@ def index_item(connection: Connection, item_id: int, collection_id: int, text: s
     """
     connection.execute(delete(schema.occurrence).where(schema.occurrence.c.item_id == item_id))
     try:
-        expansion = occ.expand_for_storage(text, overall, settings.window,
+        calendar = occ.parse(text)
+        expansion = occ.expand_for_storage(calendar, overall, settings.window,
                                            settings.max_instances_per_object)
-        periods = occ.freebusy_component_periods(occ.parse(text))
+        periods = occ.freebusy_component_periods(calendar)
     except occ.InstanceLimitError:
         raise
     except Exception as exc:  # a library limitation, not the client's fault

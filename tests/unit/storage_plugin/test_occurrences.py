@@ -287,7 +287,8 @@ def test_fbtype_of_an_event(status, transp, expected):
 def test_expand_for_storage_window_of_a_never_ending_rule():
     text_ = text("never-ending-weekly.ics")
     window = (ts(2026, 1, 1), ts(2027, 1, 1))
-    expansion = occ.expand_for_storage(text_, (ts(2025, 6, 4, 8), occ.TIME_MAX), window, 10000)
+    expansion = occ.expand_for_storage(occ.parse(text_), (ts(2025, 6, 4, 8), occ.TIME_MAX),
+                                       window, 10000)
     assert not expansion.complete and expansion.open_ended
     assert (expansion.window_start, expansion.window_end) == window
     assert all(window[0] <= o.start < window[1] for o in expansion.occurrences)
@@ -296,7 +297,8 @@ def test_expand_for_storage_window_of_a_never_ending_rule():
 
 def test_expand_for_storage_limit():
     with pytest.raises(occ.InstanceLimitError):
-        occ.expand_for_storage(text("never-ending-weekly.ics"), (ts(2025, 6, 4, 8), occ.TIME_MAX),
+        occ.expand_for_storage(occ.parse(text("never-ending-weekly.ics")),
+                               (ts(2025, 6, 4, 8), occ.TIME_MAX),
                                (ts(2026, 1, 1), ts(2027, 1, 1)), 10)
 
 
