@@ -35,6 +35,8 @@ collection = Table(
     # older than it are answered with DAV:valid-sync-token.
     Column("sync_floor", BigInteger, nullable=False, default=0),
     Column("modified", Float, nullable=False),
+    # Ids are never reused (sync tokens name them): see migration 0001.
+    sqlite_autoincrement=True,
 )
 
 #: One row per calendar object resource or vCard.

@@ -27,6 +27,10 @@ def upgrade() -> None:
         sa.Column("sync_seq", sa.BigInteger, nullable=False),
         sa.Column("sync_floor", sa.BigInteger, nullable=False),
         sa.Column("modified", sa.Float, nullable=False),
+        # Sync tokens name the collection id: SQLite must never hand the id
+        # of a deleted calendar to its re-created namesake, or an old token
+        # would be accepted and an incremental sync would miss changes.
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_collection_parent_path", "collection", ["parent_path"])
     op.create_table(
