@@ -15,6 +15,7 @@ Pure functions from stored iCalendar text to the text a REPORT returns:
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from typing import Optional
 
 import icalendar
@@ -67,9 +68,18 @@ def expand(text: str, start: int, end: int, zone: Optional[dt.tzinfo],
         occ.from_seconds(start - occ.EXPANSION_SLACK).replace(tzinfo=None),
         occ.from_seconds(end + occ.EXPANSION_SLACK).replace(tzinfo=None)))
     duration_shaped = _duration_shaped_todos(calendar)
+    exact = occ.exact_durations(calendar) if recurring else {}
     for instance in instances:
         found = occ.occurrence_of(instance, recurring)
-        if found is None or not occ.overlaps(found, start, end, zone):
+        if found is None:
+            continue
+        exact_seconds = occ.exact_duration_of(instance, found, exact)
+        if exact_seconds is not None:
+            # RFC 5545 §3.8.5.3: the same exact duration across DST changes.
+            found = replace(found, end=found.start + exact_seconds)
+            instance.pop("DTEND", None)
+            instance.add("DTEND", occ.from_seconds(found.end))
+        if not occ.overlaps(found, start, end, zone):
             continue
         if found.component == "VTODO" and not occ.todo_overlaps(
                 instance, start, end, zone, _is_duration_shaped(instance, duration_shaped)):

@@ -196,3 +196,28 @@ def reindex(connection: Connection, rows: Iterable[tuple[int, int, str, int, int
             _mark(connection, item_id, occ.TIME_MAX, occ.TIME_MIN, False)
         count += 1
     return count
+
+
+def indexed_instances(connection: Connection, collection_id: int, hrefs: Sequence[str],
+                      start: int, end: int, zone: Optional[dt.tzinfo]
+                      ) -> dict[str, list[tuple[int, int, bool, Optional[str]]]]:
+    """href -> (start, end, floating, recurrence id) of its VEVENT instances
+    overlapping [start, end), for the items whose materialised window covers
+    the whole range and that have such instances (the others are absent:
+    they need the full expansion)."""
+    i, o = schema.item.c, schema.occurrence.c
+    covered = {item_id: href for item_id, href in connection.execute(
+        select(i.id, i.href).where(i.collection_id == collection_id, i.href.in_(list(hrefs)),
+                                   i.occ_from <= start, i.occ_until >= end))}
+    if not covered:
+        return {}
+    columns = [o.item_id, o.start, o.end, o.floating, o.recurrence_id]
+    selects = [s.where(o.item_id.in_(list(covered))) for s in overlapping_selects(
+        columns, [collection_id], "VEVENT", start, end, zone)]
+    found: dict[str, list[tuple[int, int, bool, Optional[str]]]] = {}
+    for item_id, row_start, row_end, floating, recurrence_id in connection.execute(union(*selects)):
+        found.setdefault(covered[item_id], []).append(
+            (row_start, row_end, bool(floating), recurrence_id))
+    for rows in found.values():
+        rows.sort()
+    return found

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterable, Iterator, Optional, Sequence
 
 import icalendar
@@ -377,6 +377,48 @@ def _undated(calendar: icalendar.Calendar) -> Iterator[icalendar.cal.Component]:
             yield component
 
 
+def exact_durations(calendar: icalendar.Calendar) -> dict[str, tuple[int, set[str]]]:
+    """UID -> (exact seconds, recurrence ids of its overrides) for recurring
+    VEVENTs whose length is given by DTEND.
+
+    RFC 5545 §3.8.5.3: with DTEND "the same exact duration will apply to all
+    the members of the generated recurrence set"; recurring-ical-events keeps
+    the wall-clock length instead, so an instance across a daylight-saving
+    change would come out an hour short or long.
+    """
+    masters: dict[str, int] = {}
+    overrides: dict[str, set[str]] = {}
+    for component in calendar.walk("VEVENT"):
+        uid = str(component.get("UID", ""))
+        if component.get("RECURRENCE-ID") is not None:
+            overrides.setdefault(uid, set()).add(_recurrence_id(component, True) or "")
+        elif component.get("RRULE") is not None or component.get("RDATE") is not None:
+            start, end = _value(component, "DTSTART"), _value(component, "DTEND")
+            # Floating times have no daylight-saving changes to cross.
+            if isinstance(start, dt.datetime) and isinstance(end, dt.datetime) \
+                    and start.tzinfo is not None:
+                masters[uid] = to_seconds(end)[0] - to_seconds(start)[0]
+    return {uid: (seconds, overrides.get(uid, set())) for uid, seconds in masters.items()}
+
+
+def exact_duration_of(instance: icalendar.cal.Component, occurrence: Occurrence,
+                      exact: dict[str, tuple[int, set[str]]]) -> Optional[int]:
+    """The exact length an instance of a master must have, or None (not from
+    a DTEND master, an override, or governed by a THISANDFUTURE override)."""
+    if occurrence.component != "VEVENT" or not exact:
+        return None
+    entry = exact.get(str(instance.get("UID", "")))
+    if entry is None:
+        return None
+    seconds, overridden = entry
+    prop = instance.get("RECURRENCE-ID")
+    if prop is not None and str(prop.params.get("RANGE", "")).upper() == "THISANDFUTURE":
+        return None
+    if occurrence.recurrence_id in overridden:
+        return None
+    return seconds
+
+
 def occurrences_between(calendar: icalendar.Calendar, start: int, end: int,
                         limit: Optional[int] = None) -> list[Occurrence]:
     """Every instance that may touch [start, end), deduplicated and sorted.
@@ -385,11 +427,15 @@ def occurrences_between(calendar: icalendar.Calendar, start: int, end: int,
     against their own range. Raises ``InstanceLimitError`` past ``limit``.
     """
     recurring = is_recurring(calendar)
+    exact = exact_durations(calendar) if recurring else {}
     found: dict[tuple, Occurrence] = {}
     for instance in list(_instances(calendar, start, end)) + list(_undated(calendar)):
         occurrence = occurrence_of(instance, recurring)
         if occurrence is None:
             continue
+        duration = exact_duration_of(instance, occurrence, exact)
+        if duration is not None:
+            occurrence = replace(occurrence, end=occurrence.start + duration)
         found[(occurrence.component, occurrence.recurrence_id, occurrence.start)] = occurrence
         if limit is not None and len(found) > limit:
             raise InstanceLimitError(
@@ -485,6 +531,7 @@ def freebusy_component_periods(calendar: icalendar.Calendar
 
 __all__: Sequence[str] = (
     "Occurrence", "Expansion", "InstanceLimitError", "expand_for_storage",
+    "exact_durations", "exact_duration_of",
     "occurrences_between", "overlaps", "clip_periods", "freebusy_component_periods",
     "wall_clock", "parse", "zone_from_vtimezone", "TIME_MIN", "TIME_MAX", "LONG_SPAN_SECONDS",
 )

@@ -40,6 +40,14 @@ R3  A zero-length VEVENT (DATE-TIME DTSTART, no DTEND or DURATION) matches a
     DTSTART``). recurring-ical-events agrees, so no exception is needed; the
     corpus has such an event (zero-length-event.ics) and the comparison stays
     strict for it. It holds no busy time (an empty period).
+R4  Instance length across a daylight-saving change. RFC 5545 §3.8.5.3: when
+    a recurring event's length is given by DTEND, "the same exact duration
+    will apply to all the members of the generated recurrence set".
+    recurring-ical-events keeps the wall-clock length instead (an instance
+    across the March change comes out an hour short, across October an hour
+    long). The oracle's busy periods use the master's exact duration for
+    every instance that is not overridden; dst-transition-weekly.ics has both
+    changes.
 """
 
 from __future__ import annotations
@@ -200,11 +208,35 @@ def rfc_instances(calendar: icalendar.Calendar, component: str, start: dt.dateti
     return chosen
 
 
+def exact_lengths(calendar: icalendar.Calendar, zone: dt.tzinfo) -> dict[str, dt.timedelta]:
+    """R4: UID -> exact DTEND - DTSTART of each recurring master with DTEND."""
+    lengths = {}
+    for event in calendar.walk("VEVENT"):
+        if "RECURRENCE-ID" in event or "RRULE" not in event or "DTEND" not in event:
+            continue
+        if isinstance(event["DTSTART"].dt, dt.datetime) and event["DTSTART"].dt.tzinfo:
+            lengths[str(event["UID"])] = (to_utc(event["DTEND"].dt, zone)
+                                          - to_utc(event["DTSTART"].dt, zone))
+    return lengths
+
+
+def is_overridden(calendar: icalendar.Calendar, instance, zone: dt.tzinfo) -> bool:
+    """Whether an instance comes from its own RECURRENCE-ID component."""
+    recurrence = instance.get("RECURRENCE-ID")
+    if recurrence is None:
+        return False
+    instant = to_utc(recurrence.dt, zone)
+    return any(str(e.get("UID")) == str(instance["UID"]) and "RECURRENCE-ID" in e
+               and to_utc(e["RECURRENCE-ID"].dt, zone) == instant
+               for e in calendar.walk("VEVENT"))
+
+
 def busy_periods(calendar: icalendar.Calendar, start: dt.datetime, end: dt.datetime,
                  zone: dt.tzinfo) -> list[tuple[dt.datetime, dt.datetime, str]]:
     """RFC 4791 §7.10 from the oracle's VEVENT instances: TRANSPARENT and
     CANCELLED left out, TENTATIVE as BUSY-TENTATIVE, clipped and merged."""
     by_type: dict[str, list[tuple[dt.datetime, dt.datetime]]] = {}
+    exact = exact_lengths(calendar, zone)
     for instance in oracle(calendar, "VEVENT", start, end, zone):
         if str(instance.get("TRANSP", "OPAQUE")).upper() == "TRANSPARENT":
             continue
@@ -213,6 +245,9 @@ def busy_periods(calendar: icalendar.Calendar, start: dt.datetime, end: dt.datet
             continue
         fbtype = "BUSY-TENTATIVE" if status == "TENTATIVE" else "BUSY"
         lo, hi = event_bounds(instance, zone)
+        length = exact.get(str(instance["UID"]))
+        if length is not None and not is_overridden(calendar, instance, zone):
+            hi = lo + length  # R4
         lo, hi = max(lo, start), min(hi, end)
         if hi > lo:
             by_type.setdefault(fbtype, []).append((lo, hi))

@@ -306,3 +306,14 @@ def test_clip_periods_merges_and_clips_per_type():
     merged = occ.clip_periods([(0, 100, "BUSY"), (50, 150, "BUSY"), (150, 160, "BUSY"),
                                (10, 20, "BUSY-TENTATIVE"), (300, 400, "BUSY")], 5, 350)
     assert merged == [(5, 160, "BUSY"), (10, 20, "BUSY-TENTATIVE"), (300, 350, "BUSY")]
+
+
+def test_instances_across_daylight_saving_changes_keep_the_exact_duration():
+    # RFC 5545 §3.8.5.3: DTEND gives every instance the same exact length
+    # (the library alone gives 1 h in March and 3 h in October).
+    calendar = occ.parse(text("dst-transition-weekly.ics"))
+    found = occ.occurrences_between(calendar, ts(2027, 3, 1), ts(2027, 12, 1))
+    lengths = {o.end - o.start for o in found}
+    assert lengths == {2 * 3600}
+    march = [o for o in found if o.recurrence_id and o.recurrence_id.startswith("20270328")]
+    assert len(march) == 1 and march[0].start == ts(2027, 3, 28, 0, 30)

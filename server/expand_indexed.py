@@ -1,0 +1,174 @@
+"""CALDAV:expand of a recurring event from its occurrence rows (RFC 4791 §9.6.5).
+
+The occurrence index already holds every instance of a recurring event in its
+window: start, end and recurrence id, computed by recurring-ical-events when
+the event was written. Expanding it again for each expanded week (parse,
+expand, serialise) costs milliseconds per event; here the instances are
+written from those rows and the event's own text: the master component's
+lines with the instance's DTSTART/DTEND and a RECURRENCE-ID, or an
+overridden instance's own lines, date-times in UTC. Like ``expand_single``
+this is a line-level rewrite of kalend's own (no library offers one); it
+declines whatever it is not certain about (to-dos and journals,
+RANGE=THISANDFUTURE, folded date lines, zones that are not IANA names), and
+the full expansion answers those.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Optional, Sequence
+
+from kalend.server.expand_single import DECLINED, _to_utc
+from kalend.storage_plugin import occurrences as occ
+
+UTC = dt.timezone.utc
+_RECURRENCE = ("RRULE", "RDATE", "EXDATE", "EXRULE")
+_DATE_LINES = ("DTSTART", "DTEND", "RECURRENCE-ID")
+
+
+class _Declined(Exception):
+    pass
+
+
+def _split(text: str) -> tuple[list[str], list[list[str]]]:
+    """(VCALENDAR-level lines, VEVENT blocks), VTIMEZONEs left out."""
+    lines = text.split("\r\n") if "\r\n" in text else text.split("\n")
+    envelope: list[str] = []
+    blocks: list[list[str]] = []
+    stack: list[str] = []
+    for index, line in enumerate(lines):
+        if not line:
+            continue
+        upper = line[:24].upper()
+        if upper.startswith("BEGIN:"):
+            stack.append(line[6:].strip().upper())
+            if len(stack) == 2:
+                if stack[1] == "VEVENT":
+                    blocks.append([])
+                elif stack[1] != "VTIMEZONE":
+                    raise _Declined()  # to-dos and journals: full expansion
+        elif len(stack) == 2 and stack[1] == "VEVENT":
+            name = upper.split(";")[0].split(":")[0]
+            following = lines[index + 1] if index + 1 < len(lines) else ""
+            if name in _DATE_LINES + ("DURATION",) and (
+                    following[:1] in (" ", "\t") or "THISANDFUTURE" in line.upper()):
+                raise _Declined()
+        if len(stack) <= 1:
+            envelope.append(line)
+        elif stack[1] == "VEVENT":
+            blocks[-1].append(line)
+        if upper.startswith("END:"):
+            stack.pop()
+    return envelope, blocks
+
+
+def _property(block: list[str], name: str) -> Optional[str]:
+    for line in block:
+        if line.upper().split(";")[0].split(":")[0] == name:
+            return line
+    return None
+
+
+def _recurrence_key(line: str, zone: Optional[dt.tzinfo]) -> str:
+    """The RECURRENCE-ID of an override in the index's notation."""
+    converted = _to_utc(line, None)
+    if converted is None:
+        raise _Declined()
+    new_line, seconds, is_date = converted
+    value = line.partition(":")[2].strip()
+    if is_date:
+        return value[:8]
+    if value.endswith(("Z", "z")) or ";TZID=" in line.upper():
+        return occ.from_seconds(seconds).strftime("%Y%m%dT%H%M%SZ")
+    return value  # floating: kept as written
+
+
+def _format(seconds: int, floating: bool, is_date: bool, zone: Optional[dt.tzinfo]) -> str:
+    if is_date:
+        return ";VALUE=DATE:" + occ.from_seconds(seconds).strftime("%Y%m%d")
+    if floating:
+        local = occ.from_seconds(seconds).replace(tzinfo=None).replace(tzinfo=zone or UTC)
+        return ":" + local.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return ":" + occ.from_seconds(seconds).strftime("%Y%m%dT%H%M%SZ")
+
+
+def _convert_block(block: list[str], zone: Optional[dt.tzinfo]) -> list[str]:
+    out = []
+    for line in block:
+        name = line.upper().split(";")[0].split(":")[0]
+        if name in _DATE_LINES:
+            converted = _to_utc(line, zone)
+            if converted is None:
+                raise _Declined()
+            new_line, _, is_date = converted
+            line = new_line if not is_date else line
+        out.append(line)
+    return out
+
+
+def _instance_of_master(master: list[str], row: tuple[int, int, bool, Optional[str]],
+                        zone: Optional[dt.tzinfo]) -> list[str]:
+    start, end, floating, recurrence_id = row
+    start_line = _property(master, "DTSTART") or ""
+    is_date = "VALUE=DATE" in start_line.upper().split(":")[0] or \
+        len(start_line.partition(":")[2].strip()) == 8
+    out = []
+    for line in master:
+        name = line.upper().split(";")[0].split(":")[0]
+        if name in _RECURRENCE:
+            continue
+        if name == "DTSTART":
+            out.append("DTSTART" + _format(start, floating, is_date, zone))
+            out.append("RECURRENCE-ID" + _format(start if recurrence_id is None else
+                                                 _rid_seconds(recurrence_id), floating,
+                                                 is_date, zone))
+            continue
+        if name == "DTEND":
+            out.append("DTEND" + _format(end, floating, is_date, zone))
+            continue
+        out.append(line)
+    return out
+
+
+def _rid_seconds(recurrence_id: str) -> int:
+    value = recurrence_id.rstrip("Z")
+    parsed = (dt.datetime.strptime(value, "%Y%m%d") if len(value) == 8
+              else dt.datetime.strptime(value, "%Y%m%dT%H%M%S"))
+    return int(parsed.replace(tzinfo=UTC).timestamp())
+
+
+def expand_from_rows(text: str, rows: Sequence[tuple[int, int, bool, Optional[str]]],
+                     zone: Optional[dt.tzinfo]):
+    """The expanded text for these instance rows (None when there are none),
+    or ``DECLINED``."""
+    if not rows:
+        return None
+    if any(row[3] is None for row in rows):
+        return DECLINED  # not a recurring object
+    try:
+        envelope, blocks = _split(text)
+        master: Optional[list[str]] = None
+        overrides: dict[str, list[str]] = {}
+        for block in blocks:
+            recurrence = _property(block, "RECURRENCE-ID")
+            if recurrence is None:
+                if master is not None:
+                    return DECLINED
+                master = block
+            else:
+                overrides[_recurrence_key(recurrence, zone)] = block
+        if master is None:
+            return DECLINED
+        body: list[str] = []
+        for row in rows:
+            override = overrides.get(row[3] or "")
+            if override is not None:
+                instance = _convert_block(override, zone)
+            else:
+                instance = _instance_of_master(master, row, zone)
+            body.extend(instance)
+    except _Declined:
+        return DECLINED
+    closing = envelope.pop() if envelope and envelope[-1].upper().startswith("END:VCALENDAR") \
+        else "END:VCALENDAR"
+    return "\r\n".join([*envelope, *body, closing, ""])
