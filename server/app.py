@@ -16,11 +16,14 @@ from radicale import config as radicale_config
 from radicale import types
 from radicale.app import Application as RadicaleApplication
 
-from kalend.server import request_checks
+from kalend.server import radicale_compat, request_checks
 from kalend.server.propfind import ApplicationPartPropfind
 from kalend.server.report import ApplicationPartReport
 from kalend.storage_plugin import Storage
 from kalend.storage_plugin.occurrences import InstanceLimitError
+
+
+radicale_compat.apply()
 
 
 class Application(ApplicationPartReport, ApplicationPartPropfind, RadicaleApplication):

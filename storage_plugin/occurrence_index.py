@@ -46,15 +46,29 @@ class IndexSettings:
 # -- writing ----------------------------------------------------------------------
 
 
-def index_item(connection: Connection, item_id: int, collection_id: int, text: str,
-               overall: tuple[int, int], settings: IndexSettings) -> None:
-    """Replace the item's occurrence rows.
+@dataclass(frozen=True)
+class IndexPlan:
+    """What to store for one item: its occurrence rows and its window."""
 
-    An object the expansion library cannot read is stored unindexed rather
-    than refused (Radicale already accepted it): queries then expand it on
-    the fly, so it is still found. ``InstanceLimitError`` propagates.
-    """
-    connection.execute(delete(schema.occurrence).where(schema.occurrence.c.item_id == item_id))
+    occurrences: tuple[occ.Occurrence, ...]
+    window_start: int
+    window_end: int
+    open_ended: bool
+
+    def item_columns(self) -> dict:
+        return {"occ_from": self.window_start, "occ_until": self.window_end,
+                "open_ended": self.open_ended}
+
+
+#: An object the expansion library cannot read: stored unindexed (window
+#: from TIME_MAX to TIME_MIN), so queries expand it on the fly.
+UNINDEXED = IndexPlan((), occ.TIME_MAX, occ.TIME_MIN, False)
+
+
+def plan_index(text: str, overall: tuple[int, int], settings: IndexSettings) -> IndexPlan:
+    """Compute an item's occurrences (no I/O). ``InstanceLimitError``
+    propagates; any other failure of the library leaves the item unindexed
+    rather than refused (Radicale already accepted it)."""
     try:
         calendar = occ.parse(text)
         expansion = occ.expand_for_storage(calendar, overall, settings.window,
@@ -63,17 +77,33 @@ def index_item(connection: Connection, item_id: int, collection_id: int, text: s
     except occ.InstanceLimitError:
         raise
     except Exception as exc:  # a library limitation, not the client's fault
-        logger.warning("item %d left out of the occurrence index: %s", item_id, exc)
-        _mark(connection, item_id, occ.TIME_MAX, occ.TIME_MIN, False)
-        return
-    rows = [_row(item_id, collection_id, o) for o in expansion.occurrences]
-    rows += [_row(item_id, collection_id,
-                  occ.Occurrence("VFREEBUSY", s, e, False, None, None, None, fbtype))
-             for s, e, fbtype in periods]
-    if rows:
-        connection.execute(insert(schema.occurrence), rows)
-    _mark(connection, item_id, expansion.window_start, expansion.window_end,
-          expansion.open_ended)
+        logger.warning("an object is left out of the occurrence index: %s", exc)
+        return UNINDEXED
+    rows = list(expansion.occurrences) + [
+        occ.Occurrence("VFREEBUSY", s, e, False, None, None, None, fbtype)
+        for s, e, fbtype in periods]
+    return IndexPlan(tuple(rows), expansion.window_start, expansion.window_end,
+                     expansion.open_ended)
+
+
+def write_index(connection: Connection, item_id: int, collection_id: int, plan: IndexPlan,
+                replace: bool) -> None:
+    """Store the plan's occurrence rows (replacing the item's old ones); the
+    window columns travel with the item row itself."""
+    if replace:
+        connection.execute(delete(schema.occurrence)
+                           .where(schema.occurrence.c.item_id == item_id))
+    if plan.occurrences:
+        connection.execute(insert(schema.occurrence),
+                           [_row(item_id, collection_id, o) for o in plan.occurrences])
+
+
+def index_item(connection: Connection, item_id: int, collection_id: int, text: str,
+               overall: tuple[int, int], settings: IndexSettings) -> None:
+    """Re-materialise a stored item (maintenance)."""
+    plan = plan_index(text, overall, settings)
+    write_index(connection, item_id, collection_id, plan, replace=True)
+    _mark(connection, item_id, plan.window_start, plan.window_end, plan.open_ended)
 
 
 def _row(item_id: int, collection_id: int, occurrence: occ.Occurrence) -> dict:
