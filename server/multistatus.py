@@ -12,8 +12,7 @@ qualified with the prefixes declared on the root.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
-from typing import Iterable, Mapping, Optional, Sequence
+from typing import Iterable, Mapping, NamedTuple, Optional, Sequence
 from urllib.parse import quote
 from xml.sax.saxutils import escape
 
@@ -51,9 +50,9 @@ ITEM_PROPERTIES = frozenset({GETETAG, GETCONTENTTYPE, GETLASTMODIFIED, GETCONTEN
 TEXT_PROPERTIES = frozenset({CALENDAR_DATA, ADDRESS_DATA, GETCONTENTLENGTH})
 
 
-@dataclass(frozen=True)
-class ItemRow:
-    """The columns of an item a listing response needs."""
+class ItemRow(NamedTuple):
+    """The columns of an item a listing response needs, in the order the
+    storage's ``item_rows`` returns them."""
 
     href: str
     etag: str
@@ -61,6 +60,18 @@ class ItemRow:
     component: str
     modified: float
     text: Optional[str] = None
+
+
+#: ``quote`` (safe "/") as a translation table for ASCII hrefs: urllib's
+#: quote walks the string byte by byte in Python, which for a listing of ten
+#: thousand items cost more than the database query.
+_ALWAYS_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~/")
+_QUOTE_TABLE = {c: (chr(c) if chr(c) in _ALWAYS_SAFE else f"%{c:02X}") for c in range(128)}
+
+
+def quote_href(href: str) -> str:
+    """The same result as ``urllib.parse.quote(href)``, faster for ASCII."""
+    return href.translate(_QUOTE_TABLE) if href.isascii() else quote(href)
 
 
 def qualified(clark: str) -> Optional[str]:
@@ -105,7 +116,7 @@ class MultistatusWriter:
                 missing.append(f"<{tag}/>")
             else:
                 found.append(f"<{tag}>{value}</{tag}>" if value else f"<{tag}/>")
-        parts = ["<D:response><D:href>", self._base, quote(row.href), "</D:href>"]
+        parts = ["<D:response><D:href>", self._base, quote_href(row.href), "</D:href>"]
         if found:
             parts += ["<D:propstat><D:prop>", *found, "</D:prop>", _OK, "</D:propstat>"]
         if missing:
@@ -116,7 +127,7 @@ class MultistatusWriter:
 
     def missing(self, href: str) -> None:
         """An href that does not exist (any more): 404 without properties."""
-        self._parts.append(f"<D:response><D:href>{self._base}{quote(href)}</D:href>"
+        self._parts.append(f"<D:response><D:href>{self._base}{quote_href(href)}</D:href>"
                            f"{_NOT_FOUND}</D:response>")
 
     def raw(self, text: str) -> None:

@@ -29,8 +29,9 @@ def collection_href(base_prefix: str, path: str) -> str:
 
 
 def row_of(mapping) -> ItemRow:
+    """An ItemRow from a full item row mapping (calendar-query results)."""
     return ItemRow(mapping["href"], mapping["etag"], mapping["name"], mapping["component"],
-                   mapping["modified"], mapping.get("text"))
+                   mapping["modified"], mapping["text"])
 
 
 def read_xml(environ: types.WSGIEnviron, configuration) -> tuple[bytes, Optional[ET.Element]]:
@@ -81,7 +82,7 @@ class ApplicationPartPropfind(ApplicationBase):
             if permissions:
                 with_text = any(n in TEXT_PROPERTIES for n in names)
                 for row in collection.item_rows(with_text=with_text):
-                    writer.item(row_of(row), names)
+                    writer.item(ItemRow._make(row), names)
         request_info["status"] = client.MULTI_STATUS
         headers = {"DAV": httputils.DAV_HEADERS,
                    "Content-Type": "text/xml; charset=%s" % self._encoding}

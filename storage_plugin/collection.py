@@ -8,6 +8,7 @@ refreshed after its own writes.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import time
 import uuid
@@ -19,7 +20,8 @@ import radicale.item as radicale_item
 from radicale import pathutils
 from radicale import storage as radicale_storage
 from radicale.item import filter as radicale_filter
-from sqlalchemy import Connection, delete, exists, insert, select, update
+from sqlalchemy import (Connection, bindparam, delete, exists, insert, null, select,
+                        update)
 
 from kalend.storage_plugin import occurrence_index
 from kalend.storage_plugin import occurrences as occ
@@ -40,6 +42,26 @@ _IN_CHUNK = 500
 _ITEM_COLUMNS = (schema.item.c.href, schema.item.c.uid, schema.item.c.etag,
                  schema.item.c.name, schema.item.c.component, schema.item.c.text,
                  schema.item.c.start, schema.item.c.end, schema.item.c.modified)
+
+
+def _listing(with_text: bool):
+    i = schema.item.c
+    text = i.text if with_text else null().label("text")
+    return select(i.href, i.etag, i.name, i.component, i.modified, text).where(
+        i.collection_id == bindparam("cid"))
+
+
+#: The columns listing responses need, built once (see ``item_rows``).
+_LISTING_WITH_TEXT = _listing(True)
+_LISTING_WITHOUT_TEXT = _listing(False)
+
+
+@functools.lru_cache(maxsize=None)
+def _matching_items_statement(component: str):
+    """Item rows with an instance in a range (parameters: see
+    ``occurrence_index.range_parameters``), built once per component."""
+    return select(*_ITEM_COLUMNS).where(
+        schema.item.c.id.in_(occurrence_index.matching_ids_statement(component)))
 
 
 class InvalidSyncTokenError(ValueError):
@@ -176,20 +198,20 @@ class Collection(radicale_storage.BaseCollection):
                 yield href, (None if row is None else item_from_row(row, self))
 
     def item_rows(self, hrefs: Optional[Iterable[str]] = None, with_text: bool = True
-                  ) -> Iterator[Mapping[str, Any]]:
-        """Item rows (href, etag, name, component, modified[, text]) of the
-        whole collection or of ``hrefs``, for responses that need no Radicale
-        item objects; missing hrefs are simply absent."""
-        columns = [c for c in _ITEM_COLUMNS if with_text or c.name != "text"]
-        base = select(*columns).where(schema.item.c.collection_id == self._id)
+                  ) -> Iterator[Tuple[str, str, str, str, float, Optional[str]]]:
+        """(href, etag, name, component, modified, text or None) of the whole
+        collection or of ``hrefs``, for responses that need no Radicale item
+        objects; missing hrefs are simply absent."""
+        statement = _LISTING_WITH_TEXT if with_text else _LISTING_WITHOUT_TEXT
         if hrefs is None:
-            yield from self._conn.execute(
-                base.order_by(schema.item.c.href).execution_options(yield_per=1000)).mappings()
+            yield from self._conn.execute(statement.order_by(schema.item.c.href),
+                                          {"cid": self._id}).tuples()
             return
         wanted = list(dict.fromkeys(hrefs))
         for start in range(0, len(wanted), _IN_CHUNK):
             yield from self._conn.execute(
-                base.where(schema.item.c.href.in_(wanted[start:start + _IN_CHUNK]))).mappings()
+                statement.where(schema.item.c.href.in_(bindparam("hrefs", expanding=True))),
+                {"cid": self._id, "hrefs": wanted[start:start + _IN_CHUNK]}).tuples()
 
     def has_child_collections(self) -> bool:
         return bool(self._conn.execute(select(exists().where(
@@ -228,17 +250,15 @@ class Collection(radicale_storage.BaseCollection):
             return
         zone = self.query_zone()
         exact = simple and tag in ("VEVENT", "VJOURNAL")
-        matching = occurrence_index.matching_item_ids(self._id, tag, start, end, zone)
         seen: set[str] = set()
         for row in self._conn.execute(
-                self._select_items().where(schema.item.c.id.in_(matching))
-                .execution_options(yield_per=500)).mappings():
+                _matching_items_statement(tag),
+                occurrence_index.range_parameters(self._id, start, end, zone)).mappings():
             seen.add(row["href"])
             yield row, exact
         for row in self._conn.execute(
-                self._select_items().where(
-                    *occurrence_index.outside_window([self._id], start, end),
-                    schema.item.c.component == tag)).mappings():
+                occurrence_index.outside_window_statement(_ITEM_COLUMNS, tag),
+                occurrence_index.outside_window_parameters(self._id, start, end)).mappings():
             if row["href"] not in seen and self._has_instance(row["text"], tag, start, end, zone):
                 yield row, exact
 

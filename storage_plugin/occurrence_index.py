@@ -13,13 +13,14 @@ from a partial index of their own.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Iterable, Optional, Sequence
 
-from sqlalchemy import (Connection, Select, and_, delete, insert, or_, select,
-                        union, update)
+from sqlalchemy import (Connection, Select, and_, bindparam, delete, insert, or_,
+                        select, union, update)
 
 from kalend.storage_plugin import occurrences as occ
 from kalend.storage_plugin import schema
@@ -157,11 +158,51 @@ def overlapping_selects(columns: Sequence, collection_ids: Sequence[int], compon
                            True, inclusive))
 
 
-def matching_item_ids(collection_id: int, component: str, start: int, end: int,
-                      zone: Optional[dt.tzinfo]):
-    """A subquery of ids of items with an instance overlapping the range."""
-    return union(*overlapping_selects([schema.occurrence.c.item_id], [collection_id],
-                                      component, start, end, zone))
+@functools.lru_cache(maxsize=None)
+def matching_ids_statement(component: str):
+    """The ids of a collection's items with an instance overlapping a range,
+    as one statement built once per component with bound parameters (building
+    SQLAlchemy expressions per request cost more than running the query):
+    ``cid``, the UTC range ``s``/``e`` and its wall-clock twin ``ls``/``le``
+    for floating rows (see ``range_parameters``)."""
+    o = schema.occurrence.c
+    inclusive = component == "VTODO"
+    parts = []
+    for floating, (low, high, low_min) in ((False, ("s", "e", "s_min")),
+                                           (True, ("ls", "le", "ls_min"))):
+        s, e = bindparam(low), bindparam(high)
+        hit = (and_(o.start <= e, o.end >= s) if inclusive
+               else and_(o.start < e, or_(o.end > s, o.start >= s)))
+        base = [o.collection_id == bindparam("cid"), o.component == component,
+                o.floating.is_(floating)]
+        parts.append(select(o.item_id).where(*base, o.start >= bindparam(low_min), hit))
+        parts.append(select(o.item_id).where(*base, o.long_span.is_(True), hit))
+    return union(*parts)
+
+
+def range_parameters(collection_id: int, start: int, end: int,
+                     zone: Optional[dt.tzinfo]) -> dict[str, int]:
+    local_start, local_end = occ.wall_clock(start, zone), occ.wall_clock(end, zone)
+    return {"cid": collection_id, "s": start, "e": end,
+            "s_min": start - occ.LONG_SPAN_SECONDS, "ls": local_start, "le": local_end,
+            "ls_min": local_start - occ.LONG_SPAN_SECONDS}
+
+
+@functools.lru_cache(maxsize=None)
+def outside_window_statement(columns: tuple, component: str):
+    """Items of a collection whose index window misses part of [s, e) and
+    whose overall range may reach into it (expanded on the fly)."""
+    i = schema.item.c
+    s, e = bindparam("s"), bindparam("e")
+    return select(*columns).where(
+        i.collection_id == bindparam("cid"), i.component == component,
+        or_(i.occ_from > s, i.occ_until < e),
+        i.start < bindparam("e_slack"), i.end > bindparam("s_slack"))
+
+
+def outside_window_parameters(collection_id: int, start: int, end: int) -> dict[str, int]:
+    return {"cid": collection_id, "s": start, "e": end,
+            "e_slack": end + _FLOATING_SLACK, "s_slack": start - _FLOATING_SLACK}
 
 
 def outside_window(collection_ids: Sequence[int], start: int, end: int) -> list:
