@@ -83,7 +83,7 @@ def _versions() -> dict[str, str]:
         with psycopg.connect(servers.PG_ADMIN_URL, connect_timeout=5) as conn:
             pg = conn.execute("SHOW server_version").fetchone()[0]
         postgresql = f"PostgreSQL {pg}"
-    except Exception as exc:  # noqa: BLE001 - reported, not fatal for the version line
+    except Exception as exc:
         postgresql = f"PostgreSQL unavailable ({type(exc).__name__})"
     return {"kalend": kalend.__version__, "kalend_radicale": radicale.VERSION,
             "radicale": f"Radicale {servers.radicale_version()}",
@@ -99,7 +99,7 @@ def _git_commit() -> str:
                                capture_output=True, text=True, timeout=10, check=False,
                                cwd=servers.BENCH_DIR.parent).stdout.strip()
         return out.stdout.strip() + ("+dirty" if dirty else "")
-    except Exception:  # noqa: BLE001 - no git, no commit id
+    except Exception:
         return "unknown"
 
 
@@ -152,7 +152,7 @@ def run_size(n: int, args: argparse.Namespace, versions: dict[str, str]) -> Path
                 load[target.name] = _single(seconds)
                 log(f"{target.label}: loaded {n} events (+{len(workload.busy)} busy "
                     f"calendars) in {seconds:.1f} s")
-            except Exception as exc:  # noqa: BLE001 - a failed load is a result
+            except Exception as exc:
                 load[target.name] = _single(None, False, str(exc)[:300])
                 log(f"{target.label}: LOAD FAILED: {exc}")
             sample = measure.week_query(target, ctx)

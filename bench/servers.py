@@ -45,7 +45,7 @@ def _run_cleanups() -> None:
     while _cleanups:
         try:
             _cleanups.pop()()
-        except Exception as exc:  # noqa: BLE001 - cleanup must go on
+        except Exception as exc:
             print(f"bench: cleanup failed: {exc}", file=sys.stderr)
 
 

@@ -43,7 +43,7 @@ CALENDAR = "calendar"
 DOMAIN = "example.org"
 
 VTIMEZONES: dict[str, str] = {
-    "Europe/Berlin": "\r\n".join([  # noqa: FLY002
+    "Europe/Berlin": "\r\n".join([
         "BEGIN:VTIMEZONE", "TZID:Europe/Berlin",
         "BEGIN:DAYLIGHT", "TZOFFSETFROM:+0100", "TZOFFSETTO:+0200", "TZNAME:CEST",
         "DTSTART:19700329T020000", "RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU",
@@ -51,7 +51,7 @@ VTIMEZONES: dict[str, str] = {
         "BEGIN:STANDARD", "TZOFFSETFROM:+0200", "TZOFFSETTO:+0100", "TZNAME:CET",
         "DTSTART:19701025T030000", "RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU",
         "END:STANDARD", "END:VTIMEZONE"]),
-    "America/New_York": "\r\n".join([  # noqa: FLY002
+    "America/New_York": "\r\n".join([
         "BEGIN:VTIMEZONE", "TZID:America/New_York",
         "BEGIN:DAYLIGHT", "TZOFFSETFROM:-0500", "TZOFFSETTO:-0400", "TZNAME:EDT",
         "DTSTART:19700308T020000", "RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=2SU",

@@ -8,7 +8,6 @@ method they change, as Radicale's own ``app/`` does.
 from __future__ import annotations
 
 from http import client
-from typing import Optional
 from xml.etree import ElementTree as ET
 
 from defusedxml import DefusedXmlException
@@ -22,14 +21,13 @@ from kalend.server.report import ApplicationPartReport
 from kalend.storage_plugin import Storage
 from kalend.storage_plugin.occurrences import InstanceLimitError
 
-
 radicale_compat.apply()
 
 
 class Application(ApplicationPartReport, ApplicationPartPropfind, RadicaleApplication):
     """The WSGI callable served by ``kalend serve``."""
 
-    def __init__(self, configuration: "radicale_config.Configuration") -> None:
+    def __init__(self, configuration: radicale_config.Configuration) -> None:
         super().__init__(configuration)
         if not isinstance(self._storage, Storage):
             raise TypeError("kalend needs [storage] type = kalend.storage_plugin")
@@ -43,7 +41,7 @@ class Application(ApplicationPartReport, ApplicationPartPropfind, RadicaleApplic
     # -- request bodies (see request_checks) ----------------------------------
 
     def _read_xml_request_body(self, environ: types.WSGIEnviron,
-                               request_info: dict) -> Optional[ET.Element]:
+                               request_info: dict) -> ET.Element | None:
         error, _ = request_checks.check_charset(environ, self._encoding)
         if error is not None:
             raise RuntimeError(error[2])

@@ -16,19 +16,18 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import replace
-from typing import Optional
 
 import icalendar
 import recurring_ical_events
 
 from kalend.storage_plugin import occurrences as occ
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 _DATE_TIME_PROPERTIES = ("DTSTART", "DTEND", "DUE", "RECURRENCE-ID")
 _RECURRENCE_PROPERTIES = ("RRULE", "RDATE", "EXDATE", "EXRULE")
 
 
-def _utc(value: dt.date | dt.datetime, zone: Optional[dt.tzinfo]) -> dt.date | dt.datetime:
+def _utc(value: dt.date | dt.datetime, zone: dt.tzinfo | None) -> dt.date | dt.datetime:
     """Date-times in UTC; floating ones read in ``zone`` (RFC 4791 §9.6.5);
     DATE values stay dates."""
     if not isinstance(value, dt.datetime):
@@ -46,7 +45,7 @@ def _envelope(calendar: icalendar.Calendar) -> icalendar.Calendar:
     return out
 
 
-def _set_utc(component: icalendar.cal.Component, name: str, zone: Optional[dt.tzinfo]) -> None:
+def _set_utc(component: icalendar.cal.Component, name: str, zone: dt.tzinfo | None) -> None:
     prop = component.get(name)
     if prop is None or not hasattr(prop, "dt"):
         return
@@ -56,8 +55,8 @@ def _set_utc(component: icalendar.cal.Component, name: str, zone: Optional[dt.tz
     component.add(name, _utc(prop.dt, zone), parameters=params or None)
 
 
-def expand(text: str, start: int, end: int, zone: Optional[dt.tzinfo],
-           limit: int) -> tuple[Optional[str], int]:
+def expand(text: str, start: int, end: int, zone: dt.tzinfo | None,
+           limit: int) -> tuple[str | None, int]:
     """(expanded text or None when no instance overlaps, instance count)."""
     calendar = icalendar.Calendar.from_ical(text)
     recurring = occ.is_recurring(calendar)
@@ -106,14 +105,14 @@ def expand(text: str, start: int, end: int, zone: Optional[dt.tzinfo],
     return out.to_ical().decode("utf-8"), count
 
 
-def _duration_shaped_todos(calendar: icalendar.Calendar) -> dict[tuple[str, Optional[bytes]], bool]:
+def _duration_shaped_todos(calendar: icalendar.Calendar) -> dict[tuple[str, bytes | None], bool]:
     """(UID, RECURRENCE-ID or None) -> whether that VTODO has DURATION."""
     return {(str(c.get("UID")), c["RECURRENCE-ID"].to_ical() if "RECURRENCE-ID" in c else None):
             c.get("DURATION") is not None for c in calendar.walk("VTODO")}
 
 
 def _is_duration_shaped(instance: icalendar.cal.Component,
-                        shapes: dict[tuple[str, Optional[bytes]], bool]) -> bool:
+                        shapes: dict[tuple[str, bytes | None], bool]) -> bool:
     uid = str(instance.get("UID"))
     recurrence_id = instance.get("RECURRENCE-ID")
     if recurrence_id is not None and (uid, recurrence_id.to_ical()) in shapes:
@@ -122,7 +121,7 @@ def _is_duration_shaped(instance: icalendar.cal.Component,
 
 
 def _override_overlaps(component: icalendar.cal.Component, start: int, end: int,
-                       zone: Optional[dt.tzinfo]) -> bool:
+                       zone: dt.tzinfo | None) -> bool:
     found = occ.occurrence_of(component, True)
     if found is not None and occ.overlaps(found, start, end, zone):
         return True
@@ -138,7 +137,7 @@ def _override_overlaps(component: icalendar.cal.Component, start: int, end: int,
 
 
 def limit_recurrence_set(text: str, start: int, end: int,
-                         zone: Optional[dt.tzinfo]) -> str:
+                         zone: dt.tzinfo | None) -> str:
     calendar = icalendar.Calendar.from_ical(text)
     out = _envelope(calendar)
     for component in calendar.subcomponents:
@@ -175,7 +174,7 @@ def _period_overlaps(period, start: int, end: int) -> bool:
 
 
 def freebusy_calendar(periods: list[tuple[int, int, str]], start: int, end: int,
-                      now: Optional[dt.datetime] = None) -> str:
+                      now: dt.datetime | None = None) -> str:
     """The VCALENDAR with one VFREEBUSY a free-busy-query answers (§7.10)."""
     calendar = icalendar.Calendar()
     calendar.add("VERSION", "2.0")

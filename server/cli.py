@@ -10,9 +10,8 @@ from __future__ import annotations
 import argparse
 import getpass
 import logging
-import os
 import sys
-from typing import Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
 
 from radicale import config as radicale_config
 
@@ -20,9 +19,8 @@ import kalend
 from kalend.server import config as kalend_config
 from kalend.server import users
 from kalend.storage_plugin import migrate
-from kalend.storage_plugin.engine import (DatabaseUnavailableError, make_engine,
-                                          masked_url)
-from kalend.storage_plugin.settings import data_folder, database_url
+from kalend.storage_plugin.engine import DatabaseUnavailableError, make_engine, masked_url
+from kalend.storage_plugin.settings import database_url
 
 EXIT_USAGE = 2
 
@@ -36,12 +34,12 @@ def _configure_logging(level: str) -> None:
                         format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
 
 
-def _load(args: argparse.Namespace) -> "radicale_config.Configuration":
+def _load(args: argparse.Namespace) -> radicale_config.Configuration:
     return kalend_config.load(args.config)
 
 
 def _bind_addresses(args: argparse.Namespace,
-                    configuration: "radicale_config.Configuration"
+                    configuration: radicale_config.Configuration
                     ) -> list[tuple[str, int]]:
     """[server] hosts, or the one address --host/--port name (port 0 picks a
     free port, which Radicale's own option parser would refuse)."""
@@ -55,7 +53,7 @@ def _bind_addresses(args: argparse.Namespace,
     return [(host, port)]
 
 
-def _engine(configuration: "radicale_config.Configuration"):
+def _engine(configuration: radicale_config.Configuration):
     engine = make_engine(database_url(configuration),
                          pool_size=configuration.get("storage", "pool_size"))
     migrate.ensure_current(engine)
@@ -270,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     try:

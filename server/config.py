@@ -15,9 +15,10 @@ from __future__ import annotations
 import copy
 import difflib
 import os
+from collections.abc import Iterator, Mapping
 from configparser import Error as ConfigParserError
 from configparser import RawConfigParser
-from typing import Any, Iterator, Mapping, Optional
+from typing import Any
 
 from radicale import config as radicale_config
 
@@ -52,7 +53,7 @@ class ConfigError(ValueError):
     """A configuration problem, phrased for the operator: key, value, fix."""
 
 
-def schema() -> "radicale_config.types.CONFIG_SCHEMA":
+def schema() -> radicale_config.types.CONFIG_SCHEMA:
     """Radicale's schema with kalend's options and defaults merged in."""
     merged = copy.deepcopy(radicale_config.DEFAULT_CONFIG_SCHEMA)
     for section, options in _KALEND_DEFAULTS.items():
@@ -63,7 +64,7 @@ def schema() -> "radicale_config.types.CONFIG_SCHEMA":
     return merged
 
 
-def iter_options(config_schema: Optional[Mapping[str, Any]] = None
+def iter_options(config_schema: Mapping[str, Any] | None = None
                  ) -> Iterator[tuple[str, str, Mapping[str, Any]]]:
     """Every (section, option, entry) a configuration file may set."""
     for section, options in (config_schema or schema()).items():
@@ -142,7 +143,7 @@ def validate(values: Mapping[str, Mapping[str, str]], source: str,
             "PostgreSQL)")
 
 
-def load(path: Optional[str] = None) -> "radicale_config.Configuration":
+def load(path: str | None = None) -> radicale_config.Configuration:
     """Load kalend's configuration from ``path`` (or the defaults).
 
     Relative paths in the file are taken relative to the file (as Radicale
@@ -176,7 +177,7 @@ def load(path: Optional[str] = None) -> "radicale_config.Configuration":
     return configuration
 
 
-def ignored_options(path: Optional[str]) -> list[str]:
+def ignored_options(path: str | None) -> list[str]:
     """Radicale storage options in the file that kalend does not use."""
     if not path:
         return []

@@ -16,12 +16,12 @@ the full expansion answers those.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 from kalend.server.expand_single import DECLINED, _to_utc
 from kalend.storage_plugin import occurrences as occ
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 _RECURRENCE = ("RRULE", "RDATE", "EXDATE", "EXRULE")
 _DATE_LINES = ("DTSTART", "DTEND", "RECURRENCE-ID")
 
@@ -62,19 +62,19 @@ def _split(text: str) -> tuple[list[str], list[list[str]]]:
     return envelope, blocks
 
 
-def _property(block: list[str], name: str) -> Optional[str]:
+def _property(block: list[str], name: str) -> str | None:
     for line in block:
         if line.upper().split(";")[0].split(":")[0] == name:
             return line
     return None
 
 
-def _recurrence_key(line: str, zone: Optional[dt.tzinfo]) -> str:
+def _recurrence_key(line: str, zone: dt.tzinfo | None) -> str:
     """The RECURRENCE-ID of an override in the index's notation."""
     converted = _to_utc(line, None)
     if converted is None:
         raise _Declined()
-    new_line, seconds, is_date = converted
+    _, seconds, is_date = converted
     value = line.partition(":")[2].strip()
     if is_date:
         return value[:8]
@@ -83,7 +83,7 @@ def _recurrence_key(line: str, zone: Optional[dt.tzinfo]) -> str:
     return value  # floating: kept as written
 
 
-def _format(seconds: int, floating: bool, is_date: bool, zone: Optional[dt.tzinfo]) -> str:
+def _format(seconds: int, floating: bool, is_date: bool, zone: dt.tzinfo | None) -> str:
     if is_date:
         return ";VALUE=DATE:" + occ.from_seconds(seconds).strftime("%Y%m%d")
     if floating:
@@ -92,7 +92,7 @@ def _format(seconds: int, floating: bool, is_date: bool, zone: Optional[dt.tzinf
     return ":" + occ.from_seconds(seconds).strftime("%Y%m%dT%H%M%SZ")
 
 
-def _convert_block(block: list[str], zone: Optional[dt.tzinfo]) -> list[str]:
+def _convert_block(block: list[str], zone: dt.tzinfo | None) -> list[str]:
     out = []
     for line in block:
         name = line.upper().split(";")[0].split(":")[0]
@@ -106,8 +106,8 @@ def _convert_block(block: list[str], zone: Optional[dt.tzinfo]) -> list[str]:
     return out
 
 
-def _instance_of_master(master: list[str], row: tuple[int, int, bool, Optional[str]],
-                        zone: Optional[dt.tzinfo]) -> list[str]:
+def _instance_of_master(master: list[str], row: tuple[int, int, bool, str | None],
+                        zone: dt.tzinfo | None) -> list[str]:
     start, end, floating, recurrence_id = row
     start_line = _property(master, "DTSTART") or ""
     is_date = "VALUE=DATE" in start_line.upper().split(":")[0] or \
@@ -137,8 +137,8 @@ def _rid_seconds(recurrence_id: str) -> int:
     return int(parsed.replace(tzinfo=UTC).timestamp())
 
 
-def expand_from_rows(text: str, rows: Sequence[tuple[int, int, bool, Optional[str]]],
-                     zone: Optional[dt.tzinfo]):
+def expand_from_rows(text: str, rows: Sequence[tuple[int, int, bool, str | None]],
+                     zone: dt.tzinfo | None):
     """The expanded text for these instance rows (None when there are none),
     or ``DECLINED``."""
     if not rows:
@@ -147,7 +147,7 @@ def expand_from_rows(text: str, rows: Sequence[tuple[int, int, bool, Optional[st
         return DECLINED  # not a recurring object
     try:
         envelope, blocks = _split(text)
-        master: Optional[list[str]] = None
+        master: list[str] | None = None
         overrides: dict[str, list[str]] = {}
         for block in blocks:
             recurrence = _property(block, "RECURRENCE-ID")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from typing import Optional
 
 from icalendar.prop import vDuration
 
@@ -26,7 +25,7 @@ DECLINED = object()
 
 _RECURRENCE = ("RRULE", "RDATE", "EXDATE", "EXRULE", "RECURRENCE-ID")
 _DATES = ("DTSTART", "DTEND")
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def _name_and_params(line: str) -> tuple[str, dict[str, str], str]:
@@ -39,7 +38,7 @@ def _name_and_params(line: str) -> tuple[str, dict[str, str], str]:
     return name.upper(), params, value
 
 
-def _to_utc(line: str, zone: Optional[dt.tzinfo]) -> Optional[tuple[str, int, bool]]:
+def _to_utc(line: str, zone: dt.tzinfo | None) -> tuple[str, int, bool] | None:
     """(rewritten line, seconds, is_date) or None to decline."""
     name, params, value = _name_and_params(line)
     if params.get("VALUE", "").upper() == "DATE" or len(value) == 8:
@@ -67,7 +66,7 @@ def _to_utc(line: str, zone: Optional[dt.tzinfo]) -> Optional[tuple[str, int, bo
     return f"{name}:{utc:%Y%m%dT%H%M%SZ}", int(utc.timestamp()), False
 
 
-def expand_single(text: str, start: int, end: int, zone: Optional[dt.tzinfo]):
+def expand_single(text: str, start: int, end: int, zone: dt.tzinfo | None):
     """The expanded text (None when the instance misses the range), or
     ``DECLINED``."""
     lines = text.split("\r\n") if "\r\n" in text else text.split("\n")
@@ -76,7 +75,7 @@ def expand_single(text: str, start: int, end: int, zone: Optional[dt.tzinfo]):
     in_timezone = False
     components = 0
     span: dict[str, tuple[int, bool]] = {}
-    duration: Optional[int] = None
+    duration: int | None = None
     for index, line in enumerate(lines):
         upper = line[:16].upper()
         if upper.startswith("BEGIN:"):

@@ -14,7 +14,7 @@ import socket
 import socketserver
 import threading
 import wsgiref.simple_server
-from typing import Callable, List, Optional, Tuple
+from collections.abc import Callable
 
 from radicale import config as radicale_config
 from radicale.server import RequestHandler
@@ -37,7 +37,7 @@ class ThreadedWSGIServer(socketserver.ThreadingMixIn, wsgiref.simple_server.WSGI
     block_on_close = True
     allow_reuse_address = True
 
-    def __init__(self, address: Tuple[str, int], family: int, timeout: float) -> None:
+    def __init__(self, address: tuple[str, int], family: int, timeout: float) -> None:
         self.address_family = family
         self._client_timeout = timeout
         super().__init__(address, RequestHandler)
@@ -57,7 +57,7 @@ class ThreadedWSGIServer(socketserver.ThreadingMixIn, wsgiref.simple_server.WSGI
         logger.exception("error while serving %s", client_address)
 
 
-def _bind(hosts: List[Tuple[str, int]], timeout: float) -> List[ThreadedWSGIServer]:
+def _bind(hosts: list[tuple[str, int]], timeout: float) -> list[ThreadedWSGIServer]:
     servers = []
     for host, port in hosts:
         infos = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -72,7 +72,7 @@ def url_of(server: ThreadedWSGIServer) -> str:
     return f"http://{shown}:{port}/"
 
 
-def prepare_data_folder(configuration: "radicale_config.Configuration") -> str:
+def prepare_data_folder(configuration: radicale_config.Configuration) -> str:
     """Create the data folder and an empty htpasswd file on first start.
 
     Radicale refuses to start without the htpasswd file; an empty one means
@@ -87,10 +87,10 @@ def prepare_data_folder(configuration: "radicale_config.Configuration") -> str:
     return folder
 
 
-def serve(configuration: "radicale_config.Configuration",
-          hosts: Optional[List[Tuple[str, int]]] = None,
-          on_ready: Optional[Callable[[List[str]], None]] = None,
-          stop: Optional[threading.Event] = None) -> None:
+def serve(configuration: radicale_config.Configuration,
+          hosts: list[tuple[str, int]] | None = None,
+          on_ready: Callable[[list[str]], None] | None = None,
+          stop: threading.Event | None = None) -> None:
     """Serve until SIGINT/SIGTERM (or ``stop`` is set), then stop cleanly:
     stop accepting, let running requests finish, close the database pool."""
     prepare_data_folder(configuration)

@@ -12,7 +12,8 @@ qualified with the prefixes declared on the root.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from typing import Iterable, Mapping, NamedTuple, Optional, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import NamedTuple
 from urllib.parse import quote
 from xml.sax.saxutils import escape
 
@@ -59,7 +60,7 @@ class ItemRow(NamedTuple):
     name: str
     component: str
     modified: float
-    text: Optional[str] = None
+    text: str | None = None
 
 
 #: ``quote`` (safe "/") as a translation table for ASCII hrefs: urllib's
@@ -74,14 +75,14 @@ def quote_href(href: str) -> str:
     return href.translate(_QUOTE_TABLE) if href.isascii() else quote(href)
 
 
-def qualified(clark: str) -> Optional[str]:
+def qualified(clark: str) -> str | None:
     """``{DAV:}getetag`` -> ``D:getetag`` (None for an unknown namespace)."""
     namespace, _, local = clark[1:].partition("}")
     prefix = PREFIXES.get(namespace)
     return None if prefix is None else f"{prefix}:{local}"
 
 
-def requested_properties(prop: Optional[ET.Element]) -> Optional[list[str]]:
+def requested_properties(prop: ET.Element | None) -> list[str] | None:
     """The property names of a DAV:prop element, if the writer can answer
     all of them (calendar-data/address-data without child elements only)."""
     if prop is None:
@@ -133,7 +134,7 @@ class MultistatusWriter:
     def raw(self, text: str) -> None:
         self._parts.append(text)
 
-    def _value(self, row: ItemRow, name: str) -> Optional[str]:
+    def _value(self, row: ItemRow, name: str) -> str | None:
         if name == GETETAG:
             return escape(row.etag)
         if name == GETCONTENTTYPE:

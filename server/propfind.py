@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import xml.etree.ElementTree as ET
 from http import client
-from typing import Optional
 from urllib.parse import quote
 
 import defusedxml.ElementTree as DefusedET
@@ -19,8 +18,12 @@ from radicale import httputils, pathutils, rights, types, xmlutils
 from radicale.app.base import Access, ApplicationBase
 from radicale.app.propfind import xml_propfind_response
 
-from kalend.server.multistatus import (TEXT_PROPERTIES, ItemRow, MultistatusWriter,
-                                       requested_properties)
+from kalend.server.multistatus import (
+    TEXT_PROPERTIES,
+    ItemRow,
+    MultistatusWriter,
+    requested_properties,
+)
 from kalend.storage_plugin.collection import Collection
 
 
@@ -34,7 +37,7 @@ def row_of(mapping) -> ItemRow:
                    mapping["modified"], mapping["text"])
 
 
-def read_xml(environ: types.WSGIEnviron, configuration) -> tuple[bytes, Optional[ET.Element]]:
+def read_xml(environ: types.WSGIEnviron, configuration) -> tuple[bytes, ET.Element | None]:
     """Read the body once, put it back for Radicale, and parse it (None when
     it is empty or not acceptable XML: Radicale then answers as it does)."""
     raw = httputils.read_raw_request_body(configuration, environ)
@@ -85,5 +88,5 @@ class ApplicationPartPropfind(ApplicationBase):
                     writer.item(ItemRow._make(row), names)
         request_info["status"] = client.MULTI_STATUS
         headers = {"DAV": httputils.DAV_HEADERS,
-                   "Content-Type": "text/xml; charset=%s" % self._encoding}
+                   "Content-Type": f"text/xml; charset={self._encoding}"}
         return client.MULTI_STATUS, headers, writer.render(), None

@@ -13,7 +13,7 @@ module is imported.
 
 from __future__ import annotations
 
-from typing import Any, Tuple
+from typing import Any
 
 import radicale.item as radicale_item
 from radicale.item import filter as radicale_filter
@@ -21,7 +21,7 @@ from radicale.item import filter as radicale_filter
 _original_find_time_range = radicale_item.find_time_range
 
 
-def _find_time_range(vobject_item: Any, tag: str) -> Tuple[int, int]:
+def _find_time_range(vobject_item: Any, tag: str) -> tuple[int, int]:
     if tag == "VFREEBUSY":
         return radicale_filter.TIMESTAMP_MIN, radicale_filter.TIMESTAMP_MAX
     return _original_find_time_range(vobject_item, tag)

@@ -20,8 +20,7 @@ import xml.etree.ElementTree as ET
 import zoneinfo
 from dataclasses import dataclass
 from http import client
-from typing import Optional
-from urllib.parse import quote, unquote, urlparse
+from urllib.parse import unquote, urlparse
 from xml.sax.saxutils import escape as xml_escape
 
 import defusedxml.ElementTree as DefusedET
@@ -33,8 +32,13 @@ from radicale.item import filter as radicale_filter
 from kalend.server import calendar_data
 from kalend.server.expand_indexed import expand_from_rows
 from kalend.server.expand_single import DECLINED, expand_single
-from kalend.server.multistatus import (TEXT_PROPERTIES, ItemRow, MultistatusWriter,
-                                       quote_href, requested_properties)
+from kalend.server.multistatus import (
+    TEXT_PROPERTIES,
+    ItemRow,
+    MultistatusWriter,
+    quote_href,
+    requested_properties,
+)
 from kalend.server.propfind import collection_href, row_of
 from kalend.storage_plugin import occurrences as occ
 from kalend.storage_plugin.collection import Collection
@@ -54,9 +58,9 @@ def _c(tag: str) -> str:
 class CalendarDataShape:
     """What the calendar-data element of a REPORT asks for."""
 
-    expand: Optional[tuple[int, int]] = None
-    limit_recurrence_set: Optional[tuple[int, int]] = None
-    limit_freebusy_set: Optional[tuple[int, int]] = None
+    expand: tuple[int, int] | None = None
+    limit_recurrence_set: tuple[int, int] | None = None
+    limit_freebusy_set: tuple[int, int] | None = None
 
     @property
     def transforms(self) -> bool:
@@ -67,7 +71,7 @@ class MissingRangeError(ValueError):
     """expand / limit-*-set without both start and end (RFC 4791 §9.6.5-7)."""
 
 
-def _range(element: Optional[ET.Element]) -> Optional[tuple[int, int]]:
+def _range(element: ET.Element | None) -> tuple[int, int] | None:
     if element is None:
         return None
     if not element.get("start") or not element.get("end"):
@@ -148,7 +152,7 @@ class ApplicationPartReport(ApplicationBase):
     # -- listings answered from rows ------------------------------------------
 
     def _listing_report(self, root: ET.Element, base_prefix: str, path: str, user: str,
-                        user_groups: set, request_info: dict) -> Optional[types.WSGIResponse]:
+                        user_groups: set, request_info: dict) -> types.WSGIResponse | None:
         """sync-collection, multiget and calendar-query whose properties the
         row writer can answer (ETag, content type, plain calendar/address
         data); None hands the request to Radicale."""
@@ -193,7 +197,7 @@ class ApplicationPartReport(ApplicationBase):
                         continue
                     writer.item(row_of(row), names)
         request_info["status"] = client.MULTI_STATUS
-        headers = {"Content-Type": "text/xml; charset=%s" % self._encoding}
+        headers = {"Content-Type": f"text/xml; charset={self._encoding}"}
         return client.MULTI_STATUS, headers, writer.render(trailer), None
 
     @staticmethod
@@ -286,7 +290,7 @@ class ApplicationPartReport(ApplicationBase):
                                                base_prefix, budget, indexed.get(found.href))
                 if response is not None:
                     multistatus.append(response)
-        headers = {"Content-Type": "text/xml; charset=%s" % self._encoding}
+        headers = {"Content-Type": f"text/xml; charset={self._encoding}"}
         return (client.MULTI_STATUS, headers,
                 self._xml_response(multistatus, request_info), None)
 
@@ -326,7 +330,7 @@ class ApplicationPartReport(ApplicationBase):
 
     def _item_response(self, root: ET.Element, shape: CalendarDataShape, found,
                        collection: Collection, zone, limit: int, base_prefix: str,
-                       budget: list[int], rows=None) -> Optional[ET.Element]:
+                       budget: list[int], rows=None) -> ET.Element | None:
         """One item's response; ``budget`` counts the instances of the whole
         answer against ``max_instances_per_query``; ``rows`` are the item's
         indexed instances in the expand range, when its window covers it."""
@@ -363,7 +367,7 @@ class ApplicationPartReport(ApplicationBase):
                                  not_found_props=not_found_props, found_item=True)
 
 
-def _plain_member(path: str, prefix: str) -> Optional[str]:
+def _plain_member(path: str, prefix: str) -> str | None:
     """The member name of an already normalised href directly inside the
     collection (the usual case), without Radicale's path sanitising, which
     costs more per href than the database; None when unsure."""
@@ -376,7 +380,7 @@ def _plain_member(path: str, prefix: str) -> Optional[str]:
     return name
 
 
-def _member_by_radicale(path: str, collection: Collection, base_prefix: str) -> Optional[str]:
+def _member_by_radicale(path: str, collection: Collection, base_prefix: str) -> str | None:
     href_path = pathutils.sanitize_path(path)
     if not (href_path + "/").startswith(base_prefix + "/"):
         return None
@@ -387,7 +391,7 @@ def _member_by_radicale(path: str, collection: Collection, base_prefix: str) -> 
 
 
 def _expanded(text: str, expand_range: tuple[int, int], zone, limit: int,
-              rows) -> tuple[Optional[str], int]:
+              rows) -> tuple[str | None, int]:
     """(expanded text or None, instance count), the cheapest correct way:
     a single event's date lines rewritten; a recurring event written from its
     indexed instances; else the full expansion by recurring-ical-events."""
@@ -401,7 +405,7 @@ def _expanded(text: str, expand_range: tuple[int, int], zone, limit: int,
     return calendar_data.expand(text, *expand_range, zone, limit)
 
 
-def _parse(raw: bytes) -> Optional[ET.Element]:
+def _parse(raw: bytes) -> ET.Element | None:
     """The XML body, or None to let Radicale answer (and reject) it."""
     if not raw:
         return None

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import io
 import re
-import socket
 from http import client
-from typing import Optional
 
 from radicale import types
 
@@ -49,11 +47,11 @@ def buffer_body(environ: types.WSGIEnviron) -> bytes:
 
 
 def check_charset(environ: types.WSGIEnviron, default: str
-                  ) -> tuple[Optional[types.WSGIResponse], str]:
+                  ) -> tuple[types.WSGIResponse | None, str]:
     """(error response or None, decoded body)."""
     try:
         content = buffer_body(environ)
-    except socket.timeout:
+    except TimeoutError:
         return (client.REQUEST_TIMEOUT, (("Content-Type", "text/plain"),),
                 "Connection timed out.", None), ""
     charset = request_charset(environ, default)

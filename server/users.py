@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import bcrypt
 from sqlalchemy import Engine, delete, insert, select

@@ -13,19 +13,21 @@ import json
 import time
 import uuid
 import xml.etree.ElementTree as ET
-from typing import (TYPE_CHECKING, Any, Iterable, Iterator, List, Mapping,
-                    Optional, Tuple, Union, overload)
+from collections.abc import Iterable, Iterator, Mapping
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    overload,
+)
 
 import radicale.item as radicale_item
 from radicale import pathutils
 from radicale import storage as radicale_storage
 from radicale.item import filter as radicale_filter
-from sqlalchemy import (Connection, bindparam, delete, exists, insert, null, select,
-                        update)
+from sqlalchemy import Connection, bindparam, delete, exists, insert, null, select, update
 
-from kalend.storage_plugin import occurrence_index
+from kalend.storage_plugin import occurrence_index, schema
 from kalend.storage_plugin import occurrences as occ
-from kalend.storage_plugin import schema
 from kalend.storage_plugin.items import http_date, item_from_row, row_values
 from kalend.storage_plugin.transaction import current_connection, transaction
 
@@ -56,7 +58,7 @@ _LISTING_WITH_TEXT = _listing(True)
 _LISTING_WITHOUT_TEXT = _listing(False)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _matching_items_statement(component: str):
     """Item rows with an instance in a range (parameters: see
     ``occurrence_index.range_parameters``), built once per component."""
@@ -72,7 +74,7 @@ def format_sync_token(collection_id: int, seq: int) -> str:
     return f"{SYNC_TOKEN_PREFIX}{collection_id}:{seq}"
 
 
-def parse_sync_token(token: str) -> Tuple[int, int]:
+def parse_sync_token(token: str) -> tuple[int, int]:
     if not token.startswith(SYNC_TOKEN_PREFIX):
         raise InvalidSyncTokenError(f"not a kalend sync token: {token!r}")
     try:
@@ -83,7 +85,7 @@ def parse_sync_token(token: str) -> Tuple[int, int]:
 
 
 def record_change(connection: Connection, collection_id: int,
-                  changes: Iterable[Tuple[str, bool]], now: float) -> int:
+                  changes: Iterable[tuple[str, bool]], now: float) -> int:
     """Advance the collection's sequence and log ``(href, deleted)`` pairs.
 
     The UPDATE takes the collection row's lock, which also orders concurrent
@@ -103,7 +105,7 @@ def record_change(connection: Connection, collection_id: int,
 
 class Collection(radicale_storage.BaseCollection):
 
-    def __init__(self, storage: "Storage", row: Mapping[str, Any]) -> None:
+    def __init__(self, storage: Storage, row: Mapping[str, Any]) -> None:
         self._storage = storage
         self._id: int = row["id"]
         self._path: str = row["path"]
@@ -156,10 +158,10 @@ class Collection(radicale_storage.BaseCollection):
     def get_meta(self, key: None = None) -> Mapping[str, str]: ...
 
     @overload
-    def get_meta(self, key: str) -> Optional[str]: ...
+    def get_meta(self, key: str) -> str | None: ...
 
-    def get_meta(self, key: Optional[str] = None
-                 ) -> Union[Mapping[str, str], Optional[str]]:
+    def get_meta(self, key: str | None = None
+                 ) -> Mapping[str, str] | str | None:
         if key is None:
             return dict(self._props)
         return self._props.get(key)
@@ -179,14 +181,14 @@ class Collection(radicale_storage.BaseCollection):
     def _select_items(self):
         return select(*_ITEM_COLUMNS).where(schema.item.c.collection_id == self._id)
 
-    def _get(self, href: str) -> Optional[radicale_item.Item]:
+    def _get(self, href: str) -> radicale_item.Item | None:
         row = self._conn.execute(
             self._select_items().where(schema.item.c.href == href)
         ).mappings().one_or_none()
         return None if row is None else item_from_row(row, self)
 
     def get_multi(self, hrefs: Iterable[str]
-                  ) -> Iterator[Tuple[str, Optional[radicale_item.Item]]]:
+                  ) -> Iterator[tuple[str, radicale_item.Item | None]]:
         wanted = list(dict.fromkeys(hrefs))
         for start in range(0, len(wanted), _IN_CHUNK):
             chunk = wanted[start:start + _IN_CHUNK]
@@ -197,8 +199,8 @@ class Collection(radicale_storage.BaseCollection):
                 row = found.get(href)
                 yield href, (None if row is None else item_from_row(row, self))
 
-    def item_rows(self, hrefs: Optional[Iterable[str]] = None, with_text: bool = True
-                  ) -> Iterator[Tuple[str, str, str, str, float, Optional[str]]]:
+    def item_rows(self, hrefs: Iterable[str] | None = None, with_text: bool = True
+                  ) -> Iterator[tuple[str, str, str, str, float, str | None]]:
         """(href, etag, name, component, modified, text or None) of the whole
         collection or of ``hrefs``, for responses that need no Radicale item
         objects; missing hrefs are simply absent."""
@@ -226,12 +228,12 @@ class Collection(radicale_storage.BaseCollection):
             yield item_from_row(row, self)
 
     def get_filtered(self, filters: Iterable[ET.Element]
-                     ) -> Iterator[Tuple[radicale_item.Item, bool]]:
+                     ) -> Iterator[tuple[radicale_item.Item, bool]]:
         for row, matched in self.filtered_rows(filters):
             yield item_from_row(row, self), matched
 
     def filtered_rows(self, filters: Iterable[ET.Element]
-                      ) -> Iterator[Tuple[Mapping[str, Any], bool]]:
+                      ) -> Iterator[tuple[Mapping[str, Any], bool]]:
         """Answer CALDAV:time-range filters from the occurrence index.
 
         Only items with an instance in the range are read. ``filters_matched``
@@ -262,8 +264,8 @@ class Collection(radicale_storage.BaseCollection):
             if row["href"] not in seen and self._has_instance(row["text"], tag, start, end, zone):
                 yield row, exact
 
-    def _filtered_by_overall_range(self, tag: Optional[str], start: int, end: int,
-                                   simple: bool) -> Iterator[Tuple[Mapping[str, Any], bool]]:
+    def _filtered_by_overall_range(self, tag: str | None, start: int, end: int,
+                                   simple: bool) -> Iterator[tuple[Mapping[str, Any], bool]]:
         query = self._select_items()
         if tag is not None:
             query = query.where(schema.item.c.component == tag)
@@ -276,7 +278,7 @@ class Collection(radicale_storage.BaseCollection):
             yield row, simple and (start <= istart or iend <= end)
 
     def _has_instance(self, text: str, component: str, start: int, end: int,
-                      zone: Optional[dt.tzinfo]) -> bool:
+                      zone: dt.tzinfo | None) -> bool:
         """Expand an item on the fly for a range its index window misses."""
         try:
             found = occ.occurrences_between(occ.parse(text), start, end,
@@ -288,7 +290,7 @@ class Collection(radicale_storage.BaseCollection):
         return any(o.component == component and occ.overlaps(o, start, end, zone)
                    for o in found)
 
-    def query_zone(self) -> Optional[dt.tzinfo]:
+    def query_zone(self) -> dt.tzinfo | None:
         """The zone floating times are compared in (RFC 4791 §9.9)."""
         zone = occurrence_index.query_timezone.get()
         if zone is not None:
@@ -296,7 +298,7 @@ class Collection(radicale_storage.BaseCollection):
         calendar_timezone = self._props.get("C:calendar-timezone")
         return occ.zone_from_vtimezone(calendar_timezone) if calendar_timezone else None
 
-    def serialize(self, vcf_to_ics: bool = False, ShareActions: dict = {}) -> str:
+    def serialize(self, vcf_to_ics: bool = False, ShareActions: dict = {}) -> str:  # noqa: B006 (Radicale's signature)
         # PROPFIND's DAV:getcontentlength (and allprop) of a collection
         # serialises it after Radicale has released the storage lock
         # (app/propfind.py, xml_propfind_response): read in a transaction of
@@ -311,7 +313,7 @@ class Collection(radicale_storage.BaseCollection):
 
     # -- sync-collection (RFC 6578) --------------------------------------------
 
-    def sync(self, old_token: str = "") -> Tuple[str, Iterable[str]]:
+    def sync(self, old_token: str = "") -> tuple[str, Iterable[str]]:
         # Radicale's PROPFIND asks for DAV:sync-token after it has released
         # the storage lock (app/propfind.py, xml_propfind), so this may run
         # outside the request's transaction: open a read of its own then
@@ -319,7 +321,7 @@ class Collection(radicale_storage.BaseCollection):
         with transaction(self._storage.engine, "r"):
             return self._sync(old_token)
 
-    def _sync(self, old_token: str) -> Tuple[str, Iterable[str]]:
+    def _sync(self, old_token: str) -> tuple[str, Iterable[str]]:
         token = format_sync_token(self._id, self._sync_seq)
         if not old_token:
             hrefs = self._conn.execute(
@@ -346,7 +348,7 @@ class Collection(radicale_storage.BaseCollection):
     # -- writing ----------------------------------------------------------------
 
     def upload(self, href: str, item: radicale_item.Item
-               ) -> Tuple[radicale_item.Item, Optional[radicale_item.Item]]:
+               ) -> tuple[radicale_item.Item, radicale_item.Item | None]:
         now = time.time()
         old = self._get(href)
         values = row_values(item, now)
@@ -371,7 +373,7 @@ class Collection(radicale_storage.BaseCollection):
         return stored, old
 
     def upload_all(self, items: Iterable[radicale_item.Item], suffix: str
-                   ) -> List[str]:
+                   ) -> list[str]:
         """Insert items of a whole-collection PUT; returns their hrefs."""
         now = time.time()
         rows = []
@@ -394,7 +396,7 @@ class Collection(radicale_storage.BaseCollection):
                 self._conn, self._id, [(r["href"], False) for r in rows], now)
         return [r["href"] for r in rows]
 
-    def _plan_index(self, values: Mapping[str, Any]) -> Optional[occurrence_index.IndexPlan]:
+    def _plan_index(self, values: Mapping[str, Any]) -> occurrence_index.IndexPlan | None:
         """The item's occurrences, computed before its row is written so that
         the row carries its window (one statement fewer inside the lock)."""
         if self._tag != "VCALENDAR" or values.get("name") != "VCALENDAR":
@@ -402,7 +404,7 @@ class Collection(radicale_storage.BaseCollection):
         return occurrence_index.plan_index(values["text"], (values["start"], values["end"]),
                                            self._storage.index_settings())
 
-    def delete(self, href: Optional[str] = None) -> None:
+    def delete(self, href: str | None = None) -> None:
         if href is None:
             self._storage.delete_collection_tree(self._path)
             return

@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Iterable, Optional, Sequence
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import Connection, select
 
-from kalend.storage_plugin import occurrence_index
+from kalend.storage_plugin import occurrence_index, schema
 from kalend.storage_plugin import occurrences as occ
-from kalend.storage_plugin import schema
 
 
 def busy_periods(connection: Connection, collection_ids: Sequence[int], start: int, end: int,
-                 zone: Optional[dt.tzinfo], max_instances: int
+                 zone: dt.tzinfo | None, max_instances: int
                  ) -> list[tuple[int, int, str]]:
     """Merged (start, end, fbtype) periods in UTC seconds, clipped to
     [start, end): BUSY, BUSY-TENTATIVE and BUSY-UNAVAILABLE; transparent and
@@ -40,7 +39,7 @@ def busy_periods(connection: Connection, collection_ids: Sequence[int], start: i
 
 
 def _outside_window_periods(connection: Connection, collection_ids: Sequence[int],
-                            start: int, end: int, zone: Optional[dt.tzinfo],
+                            start: int, end: int, zone: dt.tzinfo | None,
                             max_instances: int) -> Iterable[tuple[int, int, str]]:
     """Items whose materialised window misses part of the range: expanded on
     the fly (a query ten years ahead still sees a never-ending rule)."""

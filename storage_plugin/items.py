@@ -8,7 +8,8 @@ exactly as it was stored.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import radicale.item as radicale_item
 
@@ -22,7 +23,7 @@ def http_date(epoch: float) -> str:
 
 
 def item_from_row(row: Mapping[str, Any],
-                  collection: "storage.BaseCollection") -> radicale_item.Item:
+                  collection: storage.BaseCollection) -> radicale_item.Item:
     return radicale_item.Item(
         collection=collection,
         href=row["href"],
@@ -36,7 +37,7 @@ def item_from_row(row: Mapping[str, Any],
     )
 
 
-def organizer_of(item: radicale_item.Item) -> Optional[str]:
+def organizer_of(item: radicale_item.Item) -> str | None:
     """The ORGANIZER of a calendar object, lower-cased, if it has one."""
     if item.name != "VCALENDAR":
         return None

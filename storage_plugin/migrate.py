@@ -9,7 +9,6 @@ behind the operator's back: ``kalend serve`` stops and names the command.
 from __future__ import annotations
 
 import os
-from typing import Optional
 
 from alembic import command
 from alembic.config import Config
@@ -44,7 +43,7 @@ def head_revision() -> str:
     return head
 
 
-def current_revision(engine: Engine) -> Optional[str]:
+def current_revision(engine: Engine) -> str | None:
     check_reachable(engine)
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
@@ -55,7 +54,7 @@ def _is_empty(connection: Connection) -> bool:
     return not set(inspect(connection).get_table_names()) - {"alembic_version"}
 
 
-def upgrade(engine: Engine, revision: str = "head") -> tuple[Optional[str], str]:
+def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str]:
     """Apply migrations up to ``revision``; returns (before, after)."""
     check_reachable(engine)
     with engine.begin() as connection:
@@ -89,7 +88,7 @@ def ensure_current(engine: Engine) -> None:
         f"{head}: run `kalend db upgrade` (with the same --config) and start again")
 
 
-def downgrade(engine: Engine, revision: str) -> tuple[Optional[str], Optional[str]]:
+def downgrade(engine: Engine, revision: str) -> tuple[str | None, str | None]:
     """Revert migrations down to ``revision`` ("base" removes every table);
     returns (before, after). For operators and tests, not called by kalend."""
     check_reachable(engine)

@@ -15,12 +15,22 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
+from collections.abc import Iterable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Iterable, Optional, Sequence
 
-from sqlalchemy import (Connection, Select, and_, bindparam, delete, insert, or_,
-                        select, union, update)
+from sqlalchemy import (
+    Connection,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    insert,
+    or_,
+    select,
+    union,
+    update,
+)
 
 from kalend.storage_plugin import occurrences as occ
 from kalend.storage_plugin import schema
@@ -34,7 +44,7 @@ _FLOATING_SLACK = 86400
 #: The time zone floating times are compared in for the current request
 #: (CALDAV:timezone of a calendar-query, RFC 4791 §9.8); when unset, the
 #: calendar's CALDAV:calendar-timezone, else UTC.
-query_timezone: ContextVar[Optional[dt.tzinfo]] = ContextVar("kalend_query_timezone",
+query_timezone: ContextVar[dt.tzinfo | None] = ContextVar("kalend_query_timezone",
                                                              default=None)
 
 
@@ -148,7 +158,7 @@ def _overlapping(columns: Sequence, collection_ids: Sequence[int], component: st
 
 
 def overlapping_selects(columns: Sequence, collection_ids: Sequence[int], component: str,
-                        start: int, end: int, zone: Optional[dt.tzinfo]) -> list[Select]:
+                        start: int, end: int, zone: dt.tzinfo | None) -> list[Select]:
     """Selects of rows overlapping the UTC range [start, end); floating rows
     are compared in ``zone`` (RFC 4791 §9.9)."""
     inclusive = component == "VTODO"
@@ -158,7 +168,7 @@ def overlapping_selects(columns: Sequence, collection_ids: Sequence[int], compon
                            True, inclusive))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def matching_ids_statement(component: str):
     """The ids of a collection's items with an instance overlapping a range,
     as one statement built once per component with bound parameters (building
@@ -181,14 +191,14 @@ def matching_ids_statement(component: str):
 
 
 def range_parameters(collection_id: int, start: int, end: int,
-                     zone: Optional[dt.tzinfo]) -> dict[str, int]:
+                     zone: dt.tzinfo | None) -> dict[str, int]:
     local_start, local_end = occ.wall_clock(start, zone), occ.wall_clock(end, zone)
     return {"cid": collection_id, "s": start, "e": end,
             "s_min": start - occ.LONG_SPAN_SECONDS, "ls": local_start, "le": local_end,
             "ls_min": local_start - occ.LONG_SPAN_SECONDS}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def outside_window_statement(columns: tuple, component: str):
     """Items of a collection whose index window misses part of [s, e) and
     whose overall range may reach into it (expanded on the fly)."""
@@ -215,7 +225,7 @@ def outside_window(collection_ids: Sequence[int], start: int, end: int) -> list:
 
 
 def busy_rows(connection: Connection, collection_ids: Sequence[int], start: int, end: int,
-              zone: Optional[dt.tzinfo]) -> list[tuple[int, int, bool, str]]:
+              zone: dt.tzinfo | None) -> list[tuple[int, int, bool, str]]:
     """(start, end, floating, fbtype) of busy instances and VFREEBUSY periods."""
     o = schema.occurrence.c
     columns = [o.start, o.end, o.floating, o.fbtype]
@@ -227,7 +237,7 @@ def busy_rows(connection: Connection, collection_ids: Sequence[int], start: int,
 
 
 def to_utc_period(row_start: int, row_end: int, floating: bool,
-                  zone: Optional[dt.tzinfo]) -> tuple[int, int]:
+                  zone: dt.tzinfo | None) -> tuple[int, int]:
     """Turn a floating (wall-clock) period into UTC seconds in ``zone``."""
     if not floating or zone is None:
         return row_start, row_end
@@ -235,7 +245,7 @@ def to_utc_period(row_start: int, row_end: int, floating: bool,
 
 
 def _local_to_utc(seconds: int, zone: dt.tzinfo) -> int:
-    naive = dt.datetime.fromtimestamp(seconds, dt.timezone.utc).replace(tzinfo=None)
+    naive = dt.datetime.fromtimestamp(seconds, dt.UTC).replace(tzinfo=None)
     return int(naive.replace(tzinfo=zone).timestamp())
 
 
@@ -270,8 +280,8 @@ def reindex(connection: Connection, rows: Iterable[tuple[int, int, str, int, int
 
 
 def indexed_instances(connection: Connection, collection_id: int, hrefs: Sequence[str],
-                      start: int, end: int, zone: Optional[dt.tzinfo]
-                      ) -> dict[str, list[tuple[int, int, bool, Optional[str]]]]:
+                      start: int, end: int, zone: dt.tzinfo | None
+                      ) -> dict[str, list[tuple[int, int, bool, str | None]]]:
     """href -> (start, end, floating, recurrence id) of its VEVENT instances
     overlapping [start, end), for the items whose materialised window covers
     the whole range and that have such instances (the others are absent:
@@ -285,7 +295,7 @@ def indexed_instances(connection: Connection, collection_id: int, hrefs: Sequenc
     columns = [o.item_id, o.start, o.end, o.floating, o.recurrence_id]
     selects = [s.where(o.item_id.in_(list(covered))) for s in overlapping_selects(
         columns, [collection_id], "VEVENT", start, end, zone)]
-    found: dict[str, list[tuple[int, int, bool, Optional[str]]]] = {}
+    found: dict[str, list[tuple[int, int, bool, str | None]]] = {}
     for item_id, row_start, row_end, floating, recurrence_id in connection.execute(union(*selects)):
         found.setdefault(covered[item_id], []).append(
             (row_start, row_end, bool(floating), recurrence_id))

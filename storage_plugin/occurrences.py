@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Iterable, Iterator, Optional, Sequence
 
 import icalendar
 import recurring_ical_events
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 #: Bounds used for "no limit" (match Radicale's timestamp range closely
 #: enough for SQL BIGINT comparisons).
@@ -65,9 +65,9 @@ class Occurrence:
     start: int
     end: int
     floating: bool
-    recurrence_id: Optional[str]
-    status: Optional[str]
-    transp: Optional[str]
+    recurrence_id: str | None
+    status: str | None
+    transp: str | None
     fbtype: str
 
     @property
@@ -100,7 +100,7 @@ def to_seconds(value: dt.date | dt.datetime) -> tuple[int, bool]:
     return int(midnight.timestamp()), True
 
 
-def wall_clock(instant: int, zone: Optional[dt.tzinfo]) -> int:
+def wall_clock(instant: int, zone: dt.tzinfo | None) -> int:
     """The wall-clock seconds in ``zone`` of a UTC instant (for comparing
     with floating rows); UTC when no zone is known."""
     if zone is None or instant <= TIME_MIN or instant >= TIME_MAX:
@@ -113,7 +113,7 @@ def from_seconds(seconds: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(max(min(seconds, TIME_MAX), TIME_MIN), UTC)
 
 
-def zone_from_vtimezone(text: str) -> Optional[dt.tzinfo]:
+def zone_from_vtimezone(text: str) -> dt.tzinfo | None:
     """The zone of a CALDAV:calendar-timezone / CALDAV:timezone value (a
     VCALENDAR holding one VTIMEZONE): the IANA zone of that name when there
     is one, else the VTIMEZONE's own rules."""
@@ -138,12 +138,12 @@ def _value(component: icalendar.cal.Component, name: str):
     return None if prop is None else getattr(prop, "dt", prop)
 
 
-def _text(component: icalendar.cal.Component, name: str) -> Optional[str]:
+def _text(component: icalendar.cal.Component, name: str) -> str | None:
     value = component.get(name)
     return None if value is None else str(value).upper()
 
 
-def _event_span(event: icalendar.cal.Component) -> Optional[tuple[int, int, bool]]:
+def _event_span(event: icalendar.cal.Component) -> tuple[int, int, bool] | None:
     """RFC 4791 §9.9 for VEVENT: DTEND or DURATION, else one day for a DATE
     start and zero length for a DATE-TIME start."""
     start_value = _value(event, "DTSTART")
@@ -186,7 +186,7 @@ def _todo_span(todo: icalendar.cal.Component) -> tuple[int, int, bool]:
     return TIME_MIN, TIME_MAX, False
 
 
-def _journal_span(journal: icalendar.cal.Component) -> Optional[tuple[int, int, bool]]:
+def _journal_span(journal: icalendar.cal.Component) -> tuple[int, int, bool] | None:
     start_value = _value(journal, "DTSTART")
     if start_value is None:
         return None  # §9.9: a VJOURNAL without DTSTART matches no time range
@@ -194,7 +194,7 @@ def _journal_span(journal: icalendar.cal.Component) -> Optional[tuple[int, int, 
     return start, start + (0 if isinstance(start_value, dt.datetime) else 86400), floating
 
 
-def _fbtype(component_name: str, status: Optional[str], transp: Optional[str]) -> str:
+def _fbtype(component_name: str, status: str | None, transp: str | None) -> str:
     """RFC 4791 §7.10: transparent and cancelled events do not block time;
     tentative ones are BUSY-TENTATIVE. To-dos and journals never block."""
     if component_name != "VEVENT" or transp == "TRANSPARENT" or status == "CANCELLED":
@@ -204,7 +204,7 @@ def _fbtype(component_name: str, status: Optional[str], transp: Optional[str]) -
     return BUSY
 
 
-def _recurrence_id(instance: icalendar.cal.Component, recurring: bool) -> Optional[str]:
+def _recurrence_id(instance: icalendar.cal.Component, recurring: bool) -> str | None:
     if not recurring:
         return None
     value = instance_recurrence_id(instance)
@@ -217,7 +217,7 @@ def _recurrence_id(instance: icalendar.cal.Component, recurring: bool) -> Option
     return value.strftime("%Y%m%d")
 
 
-def _this_and_future_shift(instance: icalendar.cal.Component) -> Optional[dt.timedelta]:
+def _this_and_future_shift(instance: icalendar.cal.Component) -> dt.timedelta | None:
     """How far a RANGE=THISANDFUTURE override moved its instances, read from
     the ``kalend_shift`` attribute ``mark_this_and_future`` puts on the
     RECURRENCE-ID of every instance it governs."""
@@ -227,7 +227,7 @@ def _this_and_future_shift(instance: icalendar.cal.Component) -> Optional[dt.tim
     return getattr(prop, "kalend_shift", None)
 
 
-def instance_recurrence_id(instance: icalendar.cal.Component) -> Optional[dt.date]:
+def instance_recurrence_id(instance: icalendar.cal.Component) -> dt.date | None:
     """The RECURRENCE-ID value of an instance as recurring-ical-events
     yields it: its own for overridden and plain instances. Instances that a
     RANGE=THISANDFUTURE override governs come back carrying that override's
@@ -277,14 +277,14 @@ def mark_this_and_future(calendar: icalendar.Calendar,
 
 
 def todo_overlaps(todo: icalendar.cal.Component, start: int, end: int,
-                  zone: Optional[dt.tzinfo], duration_shaped: bool) -> bool:
+                  zone: dt.tzinfo | None, duration_shaped: bool) -> bool:
     """RFC 4791 §9.9, the VTODO table, for one instance.
 
     recurring-ical-events turns DTSTART+DURATION into DTSTART+DUE on the
     instances it yields; ``duration_shaped`` says the source component had
     DURATION, so the first row of the table applies (it differs from the
     DTSTART+DUE row for a range starting exactly at the end)."""
-    def seconds(name: str) -> Optional[int]:
+    def seconds(name: str) -> int | None:
         value = _value(todo, name)
         if value is None:
             return None
@@ -316,7 +316,7 @@ def todo_overlaps(todo: icalendar.cal.Component, start: int, end: int,
     return True
 
 
-def occurrence_of(instance: icalendar.cal.Component, recurring: bool) -> Optional[Occurrence]:
+def occurrence_of(instance: icalendar.cal.Component, recurring: bool) -> Occurrence | None:
     name = instance.name.upper()
     if name == "VEVENT":
         span = _event_span(instance)
@@ -402,7 +402,7 @@ def exact_durations(calendar: icalendar.Calendar) -> dict[str, tuple[int, set[st
 
 
 def exact_duration_of(instance: icalendar.cal.Component, occurrence: Occurrence,
-                      exact: dict[str, tuple[int, set[str]]]) -> Optional[int]:
+                      exact: dict[str, tuple[int, set[str]]]) -> int | None:
     """The exact length an instance of a master must have, or None (not from
     a DTEND master, an override, or governed by a THISANDFUTURE override)."""
     if occurrence.component != "VEVENT" or not exact:
@@ -420,7 +420,7 @@ def exact_duration_of(instance: icalendar.cal.Component, occurrence: Occurrence,
 
 
 def occurrences_between(calendar: icalendar.Calendar, start: int, end: int,
-                        limit: Optional[int] = None) -> list[Occurrence]:
+                        limit: int | None = None) -> list[Occurrence]:
     """Every instance that may touch [start, end), deduplicated and sorted.
 
     The result is a superset at the edges (floating slack); callers compare
@@ -477,7 +477,7 @@ def expand_for_storage(calendar: icalendar.Calendar, overall: tuple[int, int],
 
 
 def overlaps(occurrence: Occurrence, start: int, end: int,
-             zone: Optional[dt.tzinfo] = None) -> bool:
+             zone: dt.tzinfo | None = None) -> bool:
     """RFC 4791 §9.9 overlap for VEVENT/VJOURNAL instances (zero-length
     instances match when they start inside the range); inclusive for
     VTODO spans, whose exact rule Radicale applies afterwards."""
@@ -530,8 +530,20 @@ def freebusy_component_periods(calendar: icalendar.Calendar
 
 
 __all__: Sequence[str] = (
-    "Occurrence", "Expansion", "InstanceLimitError", "expand_for_storage",
-    "exact_durations", "exact_duration_of",
-    "occurrences_between", "overlaps", "clip_periods", "freebusy_component_periods",
-    "wall_clock", "parse", "zone_from_vtimezone", "TIME_MIN", "TIME_MAX", "LONG_SPAN_SECONDS",
+    "LONG_SPAN_SECONDS",
+    "TIME_MAX",
+    "TIME_MIN",
+    "Expansion",
+    "InstanceLimitError",
+    "Occurrence",
+    "clip_periods",
+    "exact_duration_of",
+    "exact_durations",
+    "expand_for_storage",
+    "freebusy_component_periods",
+    "occurrences_between",
+    "overlaps",
+    "parse",
+    "wall_clock",
+    "zone_from_vtimezone",
 )

@@ -9,9 +9,22 @@ for the database; this module mirrors them for queries, and a unit test checks
 that the two agree.
 """
 
-from sqlalchemy import (BigInteger, Boolean, Column, Float, ForeignKey, Index,
-                        Integer, MetaData, String, Table, Text, UniqueConstraint,
-                        false, text)
+from sqlalchemy import (
+                        BigInteger,
+                        Boolean,
+                        Column,
+                        Float,
+                        ForeignKey,
+                        Index,
+                        Integer,
+                        MetaData,
+                        String,
+                        Table,
+                        Text,
+                        UniqueConstraint,
+                        false,
+                        text,
+)
 
 from kalend.storage_plugin.occurrences import TIME_MAX, TIME_MIN
 

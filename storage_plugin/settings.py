@@ -18,7 +18,7 @@ from kalend.storage_plugin.engine import sqlite_url_for_folder
 PLUGIN_TYPE = "kalend.storage_plugin"
 
 #: option -> Radicale schema entry (value = default as text, help, type)
-STORAGE_OPTIONS: "OrderedDict[str, dict[str, Any]]" = OrderedDict([
+STORAGE_OPTIONS: OrderedDict[str, dict[str, Any]] = OrderedDict([
     ("url", {
         "value": "",
         "help": "SQLAlchemy database URL; empty means an SQLite file "
@@ -62,11 +62,11 @@ STORAGE_OPTIONS: "OrderedDict[str, dict[str, Any]]" = OrderedDict([
 ])
 
 
-def data_folder(configuration: "radicale_config.Configuration") -> str:
+def data_folder(configuration: radicale_config.Configuration) -> str:
     return os.path.abspath(configuration.get("storage", "data_folder"))
 
 
-def occurrence_window(configuration: "radicale_config.Configuration",
+def occurrence_window(configuration: radicale_config.Configuration,
                       now: float) -> tuple[int, int]:
     """The materialisation window [from, until) as UTC seconds at ``now``.
 
@@ -79,14 +79,14 @@ def occurrence_window(configuration: "radicale_config.Configuration",
             today + (configuration.get("storage", "occurrence_future_days") + 1) * day)
 
 
-def database_url(configuration: "radicale_config.Configuration") -> str:
+def database_url(configuration: radicale_config.Configuration) -> str:
     """The configured URL, or the embedded SQLite file in the data folder."""
     url = configuration.get("storage", "url").strip()
     return url or sqlite_url_for_folder(data_folder(configuration))
 
 
-def with_storage_options(configuration: "radicale_config.Configuration"
-                         ) -> "radicale_config.Configuration":
+def with_storage_options(configuration: radicale_config.Configuration
+                         ) -> radicale_config.Configuration:
     """The configuration with the plugin's options known (and defaulted).
 
     Under ``kalend serve`` they are part of the schema already; under stock

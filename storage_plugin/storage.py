@@ -8,9 +8,8 @@ from __future__ import annotations
 import logging
 import posixpath
 import time
-from contextlib import nullcontext
-from typing import (Callable, ContextManager, Dict, Iterable, Iterator, List,
-                    Mapping, Optional, Set, Tuple)
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, nullcontext
 
 import radicale.item as radicale_item
 from radicale import config as radicale_config
@@ -22,19 +21,17 @@ from kalend.storage_plugin import occurrence_index, schema
 from kalend.storage_plugin.collection import Collection, record_change
 from kalend.storage_plugin.engine import make_engine
 from kalend.storage_plugin.occurrence_index import IndexSettings
-from kalend.storage_plugin.settings import (database_url, occurrence_window,
-                                            with_storage_options)
-from kalend.storage_plugin.transaction import (current_connection, lock_scope,
-                                               transaction)
+from kalend.storage_plugin.settings import database_url, occurrence_window, with_storage_options
+from kalend.storage_plugin.transaction import current_connection, lock_scope, transaction
 
 logger = logging.getLogger("kalend.storage")
 
 
-def _null_child_context(_path: str, _href: Optional[str]) -> ContextManager[None]:
+def _null_child_context(_path: str, _href: str | None) -> AbstractContextManager[None]:
     return nullcontext()
 
 
-def parent_of(path: str) -> Optional[str]:
+def parent_of(path: str) -> str | None:
     """The parent collection path of a stripped path ('' for top level)."""
     if not path:
         return None
@@ -53,8 +50,8 @@ class Storage(radicale_storage.BaseStorage):
     _supports_trailing_whitespace = True
     _supports_problematic_chars = True
 
-    def __init__(self, configuration: "radicale_config.Configuration",
-                 engine: Optional[Engine] = None) -> None:
+    def __init__(self, configuration: radicale_config.Configuration,
+                 engine: Engine | None = None) -> None:
         configuration = with_storage_options(configuration)
         super().__init__(configuration)
         self.url = database_url(configuration)
@@ -66,7 +63,7 @@ class Storage(radicale_storage.BaseStorage):
 
     # -- the occurrence index ---------------------------------------------------
 
-    def index_settings(self, now: Optional[float] = None) -> IndexSettings:
+    def index_settings(self, now: float | None = None) -> IndexSettings:
         return IndexSettings(
             window=occurrence_window(self.configuration, time.time() if now is None else now),
             max_instances_per_object=self.configuration.get("storage",
@@ -77,7 +74,7 @@ class Storage(radicale_storage.BaseStorage):
         return self.configuration.get("storage", "max_instances_per_query")
 
     def extend_occurrence_windows(self, batch_size: int = 200,
-                                  now: Optional[float] = None) -> int:
+                                  now: float | None = None) -> int:
         """Bring every item's materialised window up to the current one, in
         batches of one transaction each; idempotent. Returns items touched."""
         settings = self.index_settings(now)
@@ -114,14 +111,14 @@ class Storage(radicale_storage.BaseStorage):
             select(schema.collection).where(schema.collection.c.path == path)
         ).mappings().one_or_none()
 
-    def collection_at(self, path: str) -> Optional[Collection]:
+    def collection_at(self, path: str) -> Collection | None:
         row = self._collection_row(pathutils.strip_path(path))
         return None if row is None else Collection(self, row)
 
     def discover(self, path: str, depth: str = "0",
-                 child_context_manager: Optional[
-                     Callable[[str, Optional[str]], ContextManager[None]]] = None,
-                 user_groups: Set[str] = set()) -> Iterator[types.CollectionOrItem]:
+                 child_context_manager: Callable[[str, str | None], AbstractContextManager[None]] | None = None,
+                 user_groups: set[str] = set()  # noqa: B006 (Radicale's signature)
+                 ) -> Iterator[types.CollectionOrItem]:
         child_context = child_context_manager or _null_child_context
         sane_path = pathutils.strip_path(path)
         row = self._collection_row(sane_path)
@@ -157,7 +154,7 @@ class Storage(radicale_storage.BaseStorage):
     def _ensure_row(self, path: str, now: float) -> None:
         """Create the collection row (and its ancestors) if missing."""
         missing = []
-        current: Optional[str] = path
+        current: str | None = path
         while current is not None and self._collection_row(current) is None:
             missing.append(current)
             current = parent_of(current)
@@ -168,9 +165,9 @@ class Storage(radicale_storage.BaseStorage):
                 sync_seq=0, sync_floor=0, modified=now))
 
     def create_collection(self, href: str,
-                          items: Optional[Iterable[radicale_item.Item]] = None,
-                          props: Optional[Mapping[str, str]] = None
-                          ) -> Tuple[Collection, Dict[str, radicale_item.Item], List[str]]:
+                          items: Iterable[radicale_item.Item] | None = None,
+                          props: Mapping[str, str] | None = None
+                          ) -> tuple[Collection, dict[str, radicale_item.Item], list[str]]:
         sane_path = pathutils.strip_path(href)
         now = time.time()
         self._ensure_row(sane_path, now)
@@ -182,7 +179,7 @@ class Storage(radicale_storage.BaseStorage):
         # every new one as written.
         old_items = collection.clear_items()
         collection.set_meta(props)
-        new_hrefs: List[str] = []
+        new_hrefs: list[str] = []
         if items is not None:
             suffix = ".vcf" if props.get("tag") == "VADDRESSBOOK" else ".ics"
             new_hrefs = collection.upload_all(items, suffix)

@@ -20,15 +20,15 @@ change to pass it along.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Iterable, Iterator, Optional
 
 from sqlalchemy import Connection, Engine, func, select
 
 from kalend.storage_plugin.engine import is_sqlite
 
-_current: ContextVar[Optional["_Active"]] = ContextVar("kalend_transaction", default=None)
+_current: ContextVar[_Active | None] = ContextVar("kalend_transaction", default=None)
 
 
 class NoTransactionError(RuntimeError):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Iterator
+from collections.abc import Iterator
 
 import hypothesis  # noqa: F401  (see below)
 import pytest
@@ -23,8 +23,13 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from kalend_testing import (KalendServer, PostgresDatabase,  # noqa: E402
-                            reset_database, wanted_databases, write_config)
+from kalend_testing import (
+    KalendServer,
+    PostgresDatabase,
+    reset_database,
+    wanted_databases,
+    write_config,
+)
 
 
 @pytest.fixture(scope="session")

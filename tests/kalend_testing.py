@@ -18,8 +18,8 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Optional
 
 import requests
 from sqlalchemy import Engine, create_engine, text
@@ -54,7 +54,7 @@ class PostgresDatabase:
         self.name = "kalend_test_" + secrets.token_hex(6)
         admin = make_url(self.admin_url)
         self.url = admin.set(database=self.name).render_as_string(hide_password=False)
-        self._admin: Optional[Engine] = None
+        self._admin: Engine | None = None
 
     def create(self) -> str:
         try:
@@ -97,7 +97,7 @@ def reset_database(url: str) -> None:
 
 
 def write_config(folder: str, database_url: str, extra: str = "",
-                 storage: Optional[Mapping[str, str]] = None) -> str:
+                 storage: Mapping[str, str] | None = None) -> str:
     """A kalend configuration file for a test server; returns its path.
 
     ``storage`` adds options to the [storage] section; ``extra`` appends
@@ -131,16 +131,16 @@ class KalendServer:
     data_folder: str
     url: str = ""
     engine: Engine = field(init=False)
-    _stop: Optional[threading.Event] = None
-    _thread: Optional[threading.Thread] = None
-    _process: Optional[subprocess.Popen] = None
+    _stop: threading.Event | None = None
+    _thread: threading.Thread | None = None
+    _process: subprocess.Popen | None = None
 
     def __post_init__(self) -> None:
         self.engine = make_engine(self.database_url)
 
     # -- lifecycle ---------------------------------------------------------
 
-    def start_in_thread(self) -> "KalendServer":
+    def start_in_thread(self) -> KalendServer:
         from kalend.server.http import serve
 
         configuration = kalend_config.load(self.config_path)
@@ -163,7 +163,7 @@ class KalendServer:
         self.url = urls[0]
         return self
 
-    def start_process(self, *extra_args: str) -> "KalendServer":
+    def start_process(self, *extra_args: str) -> KalendServer:
         """``kalend serve`` as its own OS process (for multi-process tests)."""
         self._process = subprocess.Popen(
             [sys.executable, "-m", "kalend", "serve", "--config", self.config_path,
@@ -214,9 +214,9 @@ class KalendServer:
 
         return caldav.DAVClient(self.url, username=user, password=password)
 
-    def request(self, method: str, path: str, user: Optional[str] = None,
-                body: Optional[str | bytes] = None,
-                headers: Optional[Mapping[str, str]] = None,
+    def request(self, method: str, path: str, user: str | None = None,
+                body: str | bytes | None = None,
+                headers: Mapping[str, str] | None = None,
                 password: str = PASSWORD) -> requests.Response:
         auth = (user, password) if user else None
         data = body.encode("utf-8") if isinstance(body, str) else body

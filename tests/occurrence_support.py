@@ -11,14 +11,14 @@ from __future__ import annotations
 import datetime as dt
 import os
 import xml.etree.ElementTree as ET
-from typing import Iterable, Optional
+from collections.abc import Iterable
 
 import icalendar
 
 CORPUS = os.path.join(os.path.dirname(__file__), "fixtures", "calendars")
 DAV = "DAV:"
 CALDAV = "urn:ietf:params:xml:ns:caldav"
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def corpus_names() -> list[str]:
@@ -31,7 +31,7 @@ def corpus_text(name: str) -> str:
 
 
 def clark(namespace: str, name: str) -> str:
-    return "{%s}%s" % (namespace, name)
+    return f"{{{namespace}}}{name}"
 
 
 def stamp(value: dt.datetime) -> str:
@@ -41,7 +41,7 @@ def stamp(value: dt.datetime) -> str:
 # -- collections and items ---------------------------------------------------------
 
 
-def make_calendar(server, user: str, name: str, calendar_timezone: Optional[str] = None,
+def make_calendar(server, user: str, name: str, calendar_timezone: str | None = None,
                   components: Iterable[str] = ("VEVENT", "VTODO", "VJOURNAL")) -> str:
     """MKCALENDAR (RFC 4791 §5.3.1); returns the collection path."""
     comps = "".join(f'<C:comp name="{c}"/>' for c in components)
@@ -70,12 +70,12 @@ def put(server, user: str, path: str, text: str) -> None:
 # -- REPORT bodies -------------------------------------------------------------------
 
 
-def _timezone_element(timezone: Optional[str]) -> str:
+def _timezone_element(timezone: str | None) -> str:
     return "" if timezone is None else f"<C:timezone><![CDATA[{timezone}]]></C:timezone>"
 
 
 def time_range_query(component: str, start: dt.datetime, end: dt.datetime,
-                     calendar_data: str = "", timezone: Optional[str] = None,
+                     calendar_data: str = "", timezone: str | None = None,
                      inner: str = "") -> str:
     """calendar-query with a time-range on ``component`` (RFC 4791 §7.8)."""
     return f"""<?xml version="1.0" encoding="UTF-8"?>

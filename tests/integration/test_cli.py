@@ -19,13 +19,13 @@ import time
 import bcrypt
 import pytest
 import requests
-from kalend.server.cli import build_parser
-from kalend.storage_plugin import migrate
-from kalend.storage_plugin.engine import make_engine
 from kalend_testing import PostgresDatabase, write_config
 from sqlalchemy import inspect, text
 
 import kalend
+from kalend.server.cli import build_parser
+from kalend.storage_plugin import migrate
+from kalend.storage_plugin.engine import make_engine
 
 
 def kalend_cli(*args: str, cwd: str | None = None, stdin: str = "") -> subprocess.CompletedProcess:

@@ -13,16 +13,16 @@ import signal
 import textwrap
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Iterator
 
 import pytest
 import requests
+from kalend_testing import KalendServer, reset_database, write_config
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 from kalend.storage_plugin.transaction import advisory_key
-from kalend_testing import KalendServer, reset_database, write_config
 
 RACERS = 8
 
@@ -91,7 +91,7 @@ def race(calls) -> list[int]:
 
 
 def test_concurrent_puts_with_same_if_match_let_exactly_one_win(processes):
-    first, second = processes
+    first, _ = processes
     make_calendar(first, "race")
     created = first.request("PUT", "/alice/race/e.ics", user="alice",
                             body=event("e", "original"))

@@ -10,11 +10,25 @@ from __future__ import annotations
 import datetime as dt
 
 import icalendar
-
-from occurrence_support import (CALDAV, KOLKATA_VTIMEZONE, NEW_YORK_VTIMEZONE, UTC,
-                                calendar_data, clark, corpus_text, expand_data,
-                                free_busy_query, freebusy_periods, hrefs, make_calendar,
-                                multistatus, put, report, stamp, time_range_query)
+from occurrence_support import (
+    CALDAV,
+    KOLKATA_VTIMEZONE,
+    NEW_YORK_VTIMEZONE,
+    UTC,
+    calendar_data,
+    clark,
+    corpus_text,
+    expand_data,
+    free_busy_query,
+    freebusy_periods,
+    hrefs,
+    make_calendar,
+    multistatus,
+    put,
+    report,
+    stamp,
+    time_range_query,
+)
 
 USER = "alice"
 

@@ -10,12 +10,12 @@ import textwrap
 import time
 
 import pytest
+from kalend_testing import KalendServer, PostgresDatabase, write_config
 from sqlalchemy import text
 
 from kalend.server import config as kalend_config
 from kalend.storage_plugin import Storage, migrate
 from kalend.storage_plugin.engine import make_engine
-from kalend_testing import KalendServer, PostgresDatabase, write_config
 
 WEEKLY_FOREVER = textwrap.dedent("""\
     BEGIN:VCALENDAR

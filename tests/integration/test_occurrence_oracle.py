@@ -54,18 +54,28 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from typing import Optional
 
 import icalendar
 import pytest
 import recurring_ical_events
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from occurrence_support import (KOLKATA_VTIMEZONE, NEW_YORK_VTIMEZONE, UTC,
-                                calendar_data, corpus_names, corpus_text,
-                                expand_data, free_busy_query, freebusy_periods,
-                                hrefs, make_calendar, put, report, time_range_query)
+from occurrence_support import (
+    KOLKATA_VTIMEZONE,
+    NEW_YORK_VTIMEZONE,
+    UTC,
+    calendar_data,
+    corpus_names,
+    corpus_text,
+    expand_data,
+    free_busy_query,
+    freebusy_periods,
+    hrefs,
+    make_calendar,
+    put,
+    report,
+    time_range_query,
+)
 
 USER = "alice"
 NOW = dt.datetime.now(UTC).replace(second=0, microsecond=0)
@@ -277,7 +287,7 @@ def load(server, name: str, fixtures: list[str]) -> str:
 
 
 def compare(server, path: str, calendars: dict[str, icalendar.Calendar],
-            start: dt.datetime, end: dt.datetime, zone_name: Optional[str] = None) -> int:
+            start: dt.datetime, end: dt.datetime, zone_name: str | None = None) -> int:
     """Compare (a), (b) and (c) for one range; returns the number of
     instances the oracle found (for tests that must not be vacuous)."""
     zone, vtimezone = ZONES[zone_name]

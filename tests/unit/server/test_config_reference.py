@@ -17,6 +17,7 @@ import sys
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+
 from kalend.server import config as kalend_config
 from kalend.storage_plugin import migrate, schema
 from kalend.storage_plugin.engine import make_engine

@@ -13,8 +13,8 @@ from kalend.server.expand_indexed import DECLINED, expand_from_rows
 from kalend.storage_plugin import occurrences as occ
 
 FIXTURES = pathlib.Path(__file__).parents[2] / "fixtures" / "calendars"
-RANGE = (int(dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc).timestamp()),
-         int(dt.datetime(2028, 1, 1, tzinfo=dt.timezone.utc).timestamp()))
+RANGE = (int(dt.datetime(2025, 1, 1, tzinfo=dt.UTC).timestamp()),
+         int(dt.datetime(2028, 1, 1, tzinfo=dt.UTC).timestamp()))
 
 
 def recurring_event_fixtures() -> list[str]:

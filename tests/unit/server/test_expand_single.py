@@ -11,8 +11,8 @@ import pytest
 from kalend.server.calendar_data import expand
 from kalend.server.expand_single import DECLINED, expand_single
 
-WEEK = (int(dt.datetime(2026, 3, 2, tzinfo=dt.timezone.utc).timestamp()),
-        int(dt.datetime(2026, 3, 9, tzinfo=dt.timezone.utc).timestamp()))
+WEEK = (int(dt.datetime(2026, 3, 2, tzinfo=dt.UTC).timestamp()),
+        int(dt.datetime(2026, 3, 9, tzinfo=dt.UTC).timestamp()))
 
 BERLIN_VTIMEZONE = (
     "BEGIN:VTIMEZONE\r\nTZID:Europe/Berlin\r\nBEGIN:STANDARD\r\nDTSTART:19701025T030000\r\n"

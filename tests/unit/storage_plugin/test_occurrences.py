@@ -16,7 +16,7 @@ import pytest
 from kalend.storage_plugin import occurrences as occ
 
 CORPUS = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "fixtures", "calendars")
-UTC = dt.timezone.utc
+UTC = dt.UTC
 WIDE = (int(dt.datetime(2024, 1, 1, tzinfo=UTC).timestamp()),
         int(dt.datetime(2040, 1, 1, tzinfo=UTC).timestamp()))
 
