@@ -207,13 +207,13 @@ class Collection(radicale_storage.BaseCollection):
         statement = _LISTING_WITH_TEXT if with_text else _LISTING_WITHOUT_TEXT
         if hrefs is None:
             yield from self._conn.execute(statement.order_by(schema.item.c.href),
-                                          {"cid": self._id}).tuples()
+                                          {"cid": self._id})
             return
         wanted = list(dict.fromkeys(hrefs))
         for start in range(0, len(wanted), _IN_CHUNK):
             yield from self._conn.execute(
                 statement.where(schema.item.c.href.in_(bindparam("hrefs", expanding=True))),
-                {"cid": self._id, "hrefs": wanted[start:start + _IN_CHUNK]}).tuples()
+                {"cid": self._id, "hrefs": wanted[start:start + _IN_CHUNK]})
 
     def has_child_collections(self) -> bool:
         return bool(self._conn.execute(select(exists().where(

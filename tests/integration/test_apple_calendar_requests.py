@@ -10,64 +10,23 @@ on PostgreSQL; writes are checked in the ``item``, ``collection`` and
 from __future__ import annotations
 
 import json
-import os
 import xml.etree.ElementTree as ET
 
 import pytest
 import requests
-
-FIXTURES = os.path.join(os.path.dirname(__file__), os.pardir, "fixtures")
-
-DAV = "DAV:"
-CALDAV = "urn:ietf:params:xml:ns:caldav"
-CS = "http://calendarserver.org/ns/"
-ICAL = "http://apple.com/ns/ical/"
+from dav_support import (
+    CALDAV,
+    CS,
+    DAV,
+    ICAL,
+    clark,
+    fixture_bytes,
+    ok_text,
+    parse_multistatus,
+)
 
 MEETING_UID = "6F3C1A2E-9B7D-4C55-8E21-0A1B2C3D4E5F"
 DENTIST_UID = "0D1E2F30-4152-6374-8596-A7B8C9D0E1F2"
-
-
-def clark(namespace: str, name: str) -> str:
-    return f"{{{namespace}}}{name}"
-
-
-def fixture_bytes(name: str) -> bytes:
-    """A fixture as a client sends it: CRLF line endings (RFC 5545 §3.1).
-
-    The files hold their properties in the order vobject serialises them, so
-    the stored text is byte-for-byte the text that was PUT.
-    """
-    with open(os.path.join(FIXTURES, name), "rb") as handle:
-        return handle.read().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-
-
-def parse_multistatus(response: requests.Response) -> dict[str, dict[str, tuple[str, ET.Element]]]:
-    """href -> {property clark name -> (status line, element)}; a response
-    without propstat (RFC 6578 removed member) maps to {"status": ...}."""
-    assert response.status_code == 207, (response.status_code, response.text)
-    root = ET.fromstring(response.content)
-    assert root.tag == clark(DAV, "multistatus")
-    result: dict[str, dict[str, tuple[str, ET.Element]]] = {}
-    for resp in root.findall(clark(DAV, "response")):
-        href = resp.findtext(clark(DAV, "href"))
-        assert href is not None
-        props: dict[str, tuple[str, ET.Element]] = {}
-        status = resp.find(clark(DAV, "status"))
-        if status is not None:
-            props["status"] = (status.text or "", status)
-        for propstat in resp.findall(clark(DAV, "propstat")):
-            line = propstat.findtext(clark(DAV, "status")) or ""
-            container = propstat.find(clark(DAV, "prop"))
-            for prop in (container if container is not None else ()):
-                props[prop.tag] = (line, prop)
-        result[href] = props
-    return result
-
-
-def ok_text(props: dict[str, tuple[str, ET.Element]], namespace: str, name: str) -> str | None:
-    line, element = props[clark(namespace, name)]
-    assert " 200 " in line, (name, line)
-    return element.text
 
 
 def sync_token_of(response: requests.Response) -> str:

@@ -9,60 +9,16 @@ addressbook-query with text-match, sync-collection and DELETE.
 from __future__ import annotations
 
 import json
-import os
 import xml.etree.ElementTree as ET
 
 import requests
-
-FIXTURES = os.path.join(os.path.dirname(__file__), os.pardir, "fixtures")
-
-DAV = "DAV:"
-CARDDAV = "urn:ietf:params:xml:ns:carddav"
-CS = "http://calendarserver.org/ns/"
+from dav_support import CARDDAV, DAV, clark, fixture_text, ok_text, parse_multistatus
 
 ADA = "carddav_vcard3_ada_lovelace.vcf"
 ADA_NEW_EMAIL = "carddav_vcard3_ada_lovelace_new_email.vcf"
 GRACE = "carddav_vcard4_grace_hopper.vcf"
 ADA_UID = "9C1B7B8E-3F0A-4E55-9F0A-ADA000000001"
 GRACE_UID = "urn:uuid:4fbe8971-0bc3-424c-9c26-36c3e1eff6b1"
-
-
-def clark(namespace: str, name: str) -> str:
-    return f"{{{namespace}}}{name}"
-
-
-def fixture_text(name: str) -> str:
-    with open(os.path.join(FIXTURES, name), encoding="utf-8") as handle:
-        return handle.read().replace("\r\n", "\n").replace("\n", "\r\n")
-
-
-def parse_multistatus(response: requests.Response) -> dict[str, dict[str, tuple[str, ET.Element]]]:
-    """href -> {property clark name -> (status line, element)}; a response
-    without propstat maps to {"status": ...}."""
-    assert response.status_code == 207, (response.status_code, response.text)
-    root = ET.fromstring(response.content)
-    assert root.tag == clark(DAV, "multistatus")
-    result: dict[str, dict[str, tuple[str, ET.Element]]] = {}
-    for resp in root.findall(clark(DAV, "response")):
-        href = resp.findtext(clark(DAV, "href"))
-        assert href is not None
-        props: dict[str, tuple[str, ET.Element]] = {}
-        status = resp.find(clark(DAV, "status"))
-        if status is not None:
-            props["status"] = (status.text or "", status)
-        for propstat in resp.findall(clark(DAV, "propstat")):
-            line = propstat.findtext(clark(DAV, "status")) or ""
-            container = propstat.find(clark(DAV, "prop"))
-            for prop in (container if container is not None else ()):
-                props[prop.tag] = (line, prop)
-        result[href] = props
-    return result
-
-
-def ok_text(props: dict[str, tuple[str, ET.Element]], namespace: str, name: str) -> str | None:
-    line, element = props[clark(namespace, name)]
-    assert " 200 " in line, (name, line)
-    return element.text
 
 
 EXTENDED_MKCOL = """<?xml version="1.0" encoding="UTF-8"?>

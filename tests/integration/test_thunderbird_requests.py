@@ -9,16 +9,8 @@ If-Match. Every test runs on SQLite and on PostgreSQL.
 
 from __future__ import annotations
 
-import os
-import xml.etree.ElementTree as ET
-
 import requests
-
-FIXTURES = os.path.join(os.path.dirname(__file__), os.pardir, "fixtures")
-
-DAV = "DAV:"
-CALDAV = "urn:ietf:params:xml:ns:caldav"
-CS = "http://calendarserver.org/ns/"
+from dav_support import CALDAV, CS, DAV, clark, fixture_text, ok_text, parse_multistatus
 
 REVIEW = "thunderbird_event_berlin_review.ics"
 STANDUP = "thunderbird_event_weekly_standup_since_october.ics"
@@ -26,43 +18,6 @@ OFFSITE = "thunderbird_event_january_offsite.ics"
 EXPENSES = "thunderbird_todo_file_expenses.ics"
 EXPENSES_DONE = "thunderbird_todo_file_expenses_completed.ics"
 SOMEDAY = "thunderbird_todo_no_due_date.ics"
-
-
-def clark(namespace: str, name: str) -> str:
-    return f"{{{namespace}}}{name}"
-
-
-def fixture_text(name: str) -> str:
-    with open(os.path.join(FIXTURES, name), encoding="utf-8") as handle:
-        return handle.read().replace("\r\n", "\n").replace("\n", "\r\n")
-
-
-def parse_multistatus(response: requests.Response) -> dict[str, dict[str, tuple[str, ET.Element]]]:
-    """href -> {property clark name -> (status line, element)}."""
-    assert response.status_code == 207, (response.status_code, response.text)
-    root = ET.fromstring(response.content)
-    assert root.tag == clark(DAV, "multistatus")
-    result: dict[str, dict[str, tuple[str, ET.Element]]] = {}
-    for resp in root.findall(clark(DAV, "response")):
-        href = resp.findtext(clark(DAV, "href"))
-        assert href is not None
-        props: dict[str, tuple[str, ET.Element]] = {}
-        status = resp.find(clark(DAV, "status"))
-        if status is not None:
-            props["status"] = (status.text or "", status)
-        for propstat in resp.findall(clark(DAV, "propstat")):
-            line = propstat.findtext(clark(DAV, "status")) or ""
-            container = propstat.find(clark(DAV, "prop"))
-            for prop in (container if container is not None else ()):
-                props[prop.tag] = (line, prop)
-        result[href] = props
-    return result
-
-
-def ok_text(props: dict[str, tuple[str, ET.Element]], namespace: str, name: str) -> str | None:
-    line, element = props[clark(namespace, name)]
-    assert " 200 " in line, (name, line)
-    return element.text
 
 
 def setup_calendar(server, name: str = "tb") -> None:
