@@ -54,15 +54,21 @@ def _is_empty(connection: Connection) -> bool:
     return not set(inspect(connection).get_table_names()) - {"alembic_version"}
 
 
-def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str]:
-    """Apply migrations up to ``revision``; returns (before, after)."""
+def _migrate(engine: Engine, step, revision: str) -> tuple[str | None, str | None]:
+    """Run an Alembic command under the migration lock; (before, after)."""
     check_reachable(engine)
     with engine.begin() as connection:
         if not is_sqlite(engine):
             connection.execute(select(func.pg_advisory_xact_lock(_MIGRATION_LOCK_KEY)))
         before = MigrationContext.configure(connection).get_current_revision()
-        command.upgrade(_config(connection), revision)
+        step(_config(connection), revision)
         after = MigrationContext.configure(connection).get_current_revision()
+    return before, after
+
+
+def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str]:
+    """Apply migrations up to ``revision``; returns (before, after)."""
+    before, after = _migrate(engine, command.upgrade, revision)
     return before, after or ""
 
 
@@ -91,11 +97,4 @@ def ensure_current(engine: Engine) -> None:
 def downgrade(engine: Engine, revision: str) -> tuple[str | None, str | None]:
     """Revert migrations down to ``revision`` ("base" removes every table);
     returns (before, after). For operators and tests, not called by kalend."""
-    check_reachable(engine)
-    with engine.begin() as connection:
-        if not is_sqlite(engine):
-            connection.execute(select(func.pg_advisory_xact_lock(_MIGRATION_LOCK_KEY)))
-        before = MigrationContext.configure(connection).get_current_revision()
-        command.downgrade(_config(connection), revision)
-        after = MigrationContext.configure(connection).get_current_revision()
-    return before, after
+    return _migrate(engine, command.downgrade, revision)
