@@ -184,6 +184,36 @@ def _rfc_journal(instance, start: dt.datetime, end: dt.datetime, zone: dt.tzinfo
     return start < to_utc(value + dt.timedelta(days=1), zone) and end > begin
 
 
+def _rfc_events(calendar: icalendar.Calendar, plain: list, start: dt.datetime,
+                end: dt.datetime, zone: dt.tzinfo) -> list:
+    """R4 for membership: an instance of a DTEND-timed recurring event keeps
+    the master's exact length; the oracle's own (wall-clock) length decides
+    only where the two agree. Every departure is checked to be an instance
+    whose length the daylight-saving change altered."""
+    exact = exact_lengths(calendar, zone)
+    if not exact:
+        return plain
+    around = oracle(calendar, "VEVENT", start - dt.timedelta(days=2),
+                    end + dt.timedelta(days=2), zone)
+    chosen = []
+    for instance in around:
+        lo, hi = event_bounds(instance, zone)
+        length = exact.get(str(instance["UID"]))
+        if length is not None and not is_overridden(calendar, instance, zone):
+            hi = lo + length
+        if lo < end and (hi > start or (hi == lo and lo >= start)):
+            chosen.append(instance)
+    plain_keys = {instance_key(i, zone) for i in plain}
+    chosen_keys = {instance_key(i, zone) for i in chosen}
+    for instance in around:
+        key = instance_key(instance, zone)
+        if (key in plain_keys) != (key in chosen_keys):
+            lo, hi = event_bounds(instance, zone)
+            assert hi - lo != exact[str(instance["UID"])], (
+                "the oracle and R4 differ on an instance of normal length", instance.to_ical())
+    return chosen
+
+
 def rfc_instances(calendar: icalendar.Calendar, component: str, start: dt.datetime,
                   end: dt.datetime, zone: dt.tzinfo) -> list:
     """The oracle's instances, with rules R1 and R2 of the module docstring
@@ -191,7 +221,7 @@ def rfc_instances(calendar: icalendar.Calendar, component: str, start: dt.dateti
     those rules."""
     plain = oracle(calendar, component, start, end, zone)
     if component == "VEVENT":
-        return plain
+        return _rfc_events(calendar, plain, start, end, zone)
     around = oracle(calendar, component, start - dt.timedelta(days=2),
                     end + dt.timedelta(days=2), zone)
     if component == "VTODO":
@@ -247,7 +277,7 @@ def busy_periods(calendar: icalendar.Calendar, start: dt.datetime, end: dt.datet
     CANCELLED left out, TENTATIVE as BUSY-TENTATIVE, clipped and merged."""
     by_type: dict[str, list[tuple[dt.datetime, dt.datetime]]] = {}
     exact = exact_lengths(calendar, zone)
-    for instance in oracle(calendar, "VEVENT", start, end, zone):
+    for instance in rfc_instances(calendar, "VEVENT", start, end, zone):
         if str(instance.get("TRANSP", "OPAQUE")).upper() == "TRANSPARENT":
             continue
         status = str(instance.get("STATUS", "CONFIRMED")).upper()
@@ -455,3 +485,18 @@ def test_never_ending_weekly_far_ahead(server, years):
     assert period[1] - period[0] == dt.timedelta(minutes=30)
     assert period[0].astimezone(zoneinfo.ZoneInfo("Europe/London")).strftime("%a %H:%M") \
         == "Wed 09:00"
+
+
+@pytest.mark.parametrize("start, end", [
+    # The instance of 28 March 2027 starts 00:30Z and lasts exactly two hours
+    # (R4); the library alone ends it at 01:30Z, an hour short.
+    (dt.datetime(2027, 3, 28, 1, 30, tzinfo=UTC), dt.datetime(2027, 3, 28, 1, 31, tzinfo=UTC)),
+    (dt.datetime(2027, 3, 28, 1, 30, tzinfo=UTC), dt.datetime(2027, 4, 3, 23, 31, tzinfo=UTC)),
+    # 31 October 2027: 23:30Z on the 30th to 01:30Z, not the library's 02:30Z.
+    (dt.datetime(2027, 10, 31, 1, 31, tzinfo=UTC), dt.datetime(2027, 10, 31, 1, 32, tzinfo=UTC)),
+])
+def test_instances_across_daylight_saving_changes_last_exactly_as_long(server, start, end):
+    name = "dst-transition-weekly.ics"
+    path = load(server, "dst", [name])
+
+    compare(server, path, {name: parsed(name)}, start, end)
