@@ -104,8 +104,10 @@ occurrence = Table(
     Column("fbtype", String(32), nullable=False),
     Index("ix_occurrence_item", "item_id"),
     Index("ix_occurrence_range", "collection_id", "component", "floating", "start"),
-    Index("ix_occurrence_long_range", "collection_id", "component", "floating", "start",
-          postgresql_where=text("long_span"), sqlite_where=text("long_span")),
+    # SQLite uses a partial index only when the query repeats its WHERE as
+    # written; SQLAlchemy writes a boolean column test as "long_span = 1" there.
+    Index("ix_occurrence_long_range", "collection_id", "component", "floating", "end",
+          postgresql_where=text("long_span"), sqlite_where=text("long_span = 1")),
 )
 
 #: The change log behind sync-collection: one row per write or delete.

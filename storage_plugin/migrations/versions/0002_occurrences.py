@@ -51,9 +51,9 @@ def upgrade() -> None:
     op.create_index("ix_occurrence_range", "occurrence",
                     ["collection_id", "component", "floating", "start"])
     op.create_index("ix_occurrence_long_range", "occurrence",
-                    ["collection_id", "component", "floating", "start"],
+                    ["collection_id", "component", "floating", "end"],
                     postgresql_where=sa.text("long_span"),
-                    sqlite_where=sa.text("long_span"))
+                    sqlite_where=sa.text("long_span = 1"))
 
 
 def downgrade() -> None:
