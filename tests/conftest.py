@@ -42,6 +42,21 @@ def postgres_url() -> Iterator[str]:
         database.drop()
 
 
+@pytest.fixture
+def empty_database_url(database_kind: str, tmp_path) -> Iterator[str]:
+    """A database of the parametrised kind with no tables at all (not even
+    alembic_version): its own PostgreSQL database, dropped afterwards."""
+    if database_kind == "postgresql":
+        database = PostgresDatabase()
+        url = database.create()
+        try:
+            yield url
+        finally:
+            database.drop()
+    else:
+        yield "sqlite:///" + str(tmp_path / "empty" / "kalend.sqlite3")
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "database_kind" in metafunc.fixturenames:
         metafunc.parametrize("database_kind", wanted_databases(), scope="function")

@@ -19,7 +19,7 @@ import time
 import bcrypt
 import pytest
 import requests
-from kalend_testing import PostgresDatabase, write_config
+from kalend_testing import write_config
 from sqlalchemy import inspect, text
 
 import kalend
@@ -344,20 +344,6 @@ def test_out_of_date_schema_stops_serve_and_names_the_command(cli_config, databa
     assert "listening" not in result.stdout
     assert status.returncode == 1
     assert "kalend db upgrade" in status.stdout
-
-
-@pytest.fixture
-def empty_database_url(database_kind, tmp_path):
-    """A database with no tables at all (not even alembic_version)."""
-    if database_kind == "postgresql":
-        database = PostgresDatabase()
-        url = database.create()
-        try:
-            yield url
-        finally:
-            database.drop()
-    else:
-        yield "sqlite:///" + str(tmp_path / "empty" / "kalend.sqlite3")
 
 
 def test_db_upgrade_creates_the_schema_on_an_empty_database(tmp_path, empty_database_url):

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import pytest
 import requests
@@ -52,25 +53,26 @@ def two_processes(tmp_path, url: str) -> list[KalendServer]:
     return servers
 
 
-@pytest.fixture
-def processes(tmp_path, database_url) -> Iterator[list[KalendServer]]:
-    servers = two_processes(tmp_path, database_url)
+@contextmanager
+def running(servers: list[KalendServer]) -> Iterator[list[KalendServer]]:
     try:
         yield servers
     finally:
         for server in servers:
             server.stop()
+
+
+@pytest.fixture
+def processes(tmp_path, database_url) -> Iterator[list[KalendServer]]:
+    with running(two_processes(tmp_path, database_url)) as servers:
+        yield servers
 
 
 @pytest.fixture
 def pg_processes(tmp_path, postgres_url) -> Iterator[list[KalendServer]]:
     reset_database(postgres_url)
-    servers = two_processes(tmp_path, postgres_url)
-    try:
+    with running(two_processes(tmp_path, postgres_url)) as servers:
         yield servers
-    finally:
-        for server in servers:
-            server.stop()
 
 
 def make_calendar(server: KalendServer, name: str) -> None:

@@ -10,7 +10,7 @@ import textwrap
 import time
 
 import pytest
-from kalend_testing import KalendServer, PostgresDatabase, write_config
+from kalend_testing import KalendServer, write_config
 from sqlalchemy import text
 
 from kalend.server import config as kalend_config
@@ -155,21 +155,12 @@ def hrefs_in_week(config: str) -> list[str]:
 
 
 @pytest.fixture
-def old_schema_database(database_kind, tmp_path):
+def old_schema_database(empty_database_url) -> str:
     """A database at the first schema revision (before the occurrence index)."""
-    if database_kind == "postgresql":
-        database = PostgresDatabase()
-        url = database.create()
-    else:
-        database, url = None, "sqlite:///" + str(tmp_path / "old.sqlite3")
-    engine = make_engine(url)
+    engine = make_engine(empty_database_url)
     migrate.upgrade(engine, "0001_initial")
     engine.dispose()
-    try:
-        yield url
-    finally:
-        if database is not None:
-            database.drop()
+    return empty_database_url
 
 
 def test_items_stored_before_the_index_are_found_and_then_indexed(old_schema_database, tmp_path):
