@@ -69,8 +69,8 @@ def http(target: Server, method: str, url: str, body: str | None, ctx: Context,
         hdrs["Depth"] = depth
     started = time.perf_counter()
     try:
-        r = requests.request(method, url, data=body.encode() if body else None,
-                             headers=hdrs, auth=target.auth(), timeout=ctx.timeout)
+        r = target.client().request(method, url, data=body.encode() if body else None,
+                                    headers=hdrs, timeout=ctx.timeout)
         content = r.content
     except requests.Timeout:
         return Sample(time.perf_counter() - started, None, False,

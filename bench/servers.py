@@ -95,6 +95,7 @@ class Server:
         self.proc: subprocess.Popen | None = None
         self.user = wl.USER
         self.password = PASSWORD
+        self._client: requests.Session | None = None
 
     @property
     def base(self) -> str:
@@ -111,6 +112,14 @@ class Server:
         s = requests.Session()
         s.auth = self.auth(user)
         return s
+
+    def client(self) -> requests.Session:
+        """The main user's session, kept for the whole run as a calendar
+        client keeps its own: ``requests.request`` builds a new Session per
+        call, which costs about 2 ms, as much as a fast server's answer."""
+        if self._client is None:
+            self._client = self.session()
+        return self._client
 
     # -- process --------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from radicale import config as radicale_config
 from radicale import types
 from radicale.app import Application as RadicaleApplication
 
-from kalend.server import radicale_compat, request_checks
+from kalend.server import compression, radicale_compat, request_checks
 from kalend.server.propfind import ApplicationPartPropfind
 from kalend.server.report import ApplicationPartReport
 from kalend.storage_plugin import Storage
@@ -37,6 +37,12 @@ class Application(ApplicationPartReport, ApplicationPartPropfind, RadicaleApplic
         storage = self._storage
         assert isinstance(storage, Storage)
         return storage
+
+    def _handle_request(self, environ: types.WSGIEnviron
+                        ) -> compression.Handled:  # type: ignore[override]
+        if not compression.accepts_gzip(environ):
+            return super()._handle_request(environ)
+        return compression.gzip_handled(super()._handle_request, environ)
 
     # -- request bodies (see request_checks) ----------------------------------
 

@@ -15,10 +15,12 @@ the full expansion answers those.
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 from collections.abc import Sequence
 
-from kalend.server.expand_single import DECLINED, _to_utc
+from kalend.server.expand_single import DECLINED, _to_utc, without_timezones
+from kalend.server.ical_dates import date_value, parse_date, parse_local, utc_value
 from kalend.storage_plugin import occurrences as occ
 
 UTC = dt.UTC
@@ -32,6 +34,7 @@ class _Declined(Exception):
 
 def _split(text: str) -> tuple[list[str], list[list[str]]]:
     """(VCALENDAR-level lines, VEVENT blocks), VTIMEZONEs left out."""
+    text = without_timezones(text)
     lines = text.split("\r\n") if "\r\n" in text else text.split("\n")
     envelope: list[str] = []
     blocks: list[list[str]] = []
@@ -79,17 +82,17 @@ def _recurrence_key(line: str, zone: dt.tzinfo | None) -> str:
     if is_date:
         return value[:8]
     if value.endswith(("Z", "z")) or ";TZID=" in line.upper():
-        return occ.from_seconds(seconds).strftime("%Y%m%dT%H%M%SZ")
+        return utc_value(seconds)
     return value  # floating: kept as written
 
 
 def _format(seconds: int, floating: bool, is_date: bool, zone: dt.tzinfo | None) -> str:
     if is_date:
-        return ";VALUE=DATE:" + occ.from_seconds(seconds).strftime("%Y%m%d")
-    if floating:
-        local = occ.from_seconds(seconds).replace(tzinfo=None).replace(tzinfo=zone or UTC)
-        return ":" + local.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-    return ":" + occ.from_seconds(seconds).strftime("%Y%m%dT%H%M%SZ")
+        return ";VALUE=DATE:" + date_value(seconds)
+    if floating and zone is not None:
+        local = occ.from_seconds(seconds).replace(tzinfo=zone)
+        return ":" + utc_value(int(local.timestamp()))
+    return ":" + utc_value(seconds)
 
 
 def _convert_block(block: list[str], zone: dt.tzinfo | None) -> list[str]:
@@ -106,35 +109,52 @@ def _convert_block(block: list[str], zone: dt.tzinfo | None) -> list[str]:
     return out
 
 
-def _instance_of_master(master: list[str], row: tuple[int, int, bool, str | None],
-                        zone: dt.tzinfo | None) -> list[str]:
-    start, end, floating, recurrence_id = row
-    start_line = _property(master, "DTSTART") or ""
-    is_date = "VALUE=DATE" in start_line.upper().split(":")[0] or \
-        len(start_line.partition(":")[2].strip()) == 8
-    out = []
-    for line in master:
-        name = line.upper().split(";")[0].split(":")[0]
-        if name in _RECURRENCE:
-            continue
-        if name == "DTSTART":
-            out.append("DTSTART" + _format(start, floating, is_date, zone))
-            out.append("RECURRENCE-ID" + _format(start if recurrence_id is None else
-                                                 _rid_seconds(recurrence_id), floating,
-                                                 is_date, zone))
-            continue
-        if name == "DTEND":
-            out.append("DTEND" + _format(end, floating, is_date, zone))
-            continue
-        out.append(line)
-    return out
+class _Master:
+    """The master VEVENT's lines, read once per object: every instance is the
+    same lines, in the same order, with its own DTSTART (followed by its
+    RECURRENCE-ID) and DTEND, and without the recurrence rules."""
+
+    __slots__ = ("end_at", "is_date", "lines", "start_at")
+
+    def __init__(self, block: list[str]) -> None:
+        self.lines: list[str] = []
+        self.start_at: int | None = None
+        self.end_at: int | None = None
+        self.is_date = False
+        for line in block:
+            name = line.upper().split(";")[0].split(":")[0]
+            if name in _RECURRENCE:
+                continue
+            if name == "DTSTART":
+                self.start_at = len(self.lines)
+                self.is_date = "VALUE=DATE" in line.upper().split(":")[0] or \
+                    len(line.partition(":")[2].strip()) == 8
+            elif name == "DTEND":
+                self.end_at = len(self.lines)
+            self.lines.append(line)
+        if self.start_at is None:
+            raise _Declined()
+
+    def instance(self, row: tuple[int, int, bool, str | None],
+                 zone: dt.tzinfo | None) -> list[str]:
+        start, end, floating, recurrence_id = row
+        is_date = self.is_date
+        original = start if recurrence_id is None else _rid_seconds(recurrence_id)
+        out = self.lines.copy()
+        assert self.start_at is not None
+        out[self.start_at] = ("DTSTART" + _format(start, floating, is_date, zone) + "\r\n"
+                              + "RECURRENCE-ID" + _format(original, floating, is_date, zone))
+        if self.end_at is not None:
+            out[self.end_at] = "DTEND" + _format(end, floating, is_date, zone)
+        return out
 
 
 def _rid_seconds(recurrence_id: str) -> int:
     value = recurrence_id.rstrip("Z")
-    parsed = (dt.datetime.strptime(value, "%Y%m%d") if len(value) == 8
-              else dt.datetime.strptime(value, "%Y%m%dT%H%M%S"))
-    return int(parsed.replace(tzinfo=UTC).timestamp())
+    parsed = parse_date(value) if len(value) == 8 else parse_local(value)
+    if parsed is None:
+        raise _Declined()
+    return calendar.timegm(parsed.timetuple())
 
 
 def expand_from_rows(text: str, rows: Sequence[tuple[int, int, bool, str | None]],
@@ -147,25 +167,26 @@ def expand_from_rows(text: str, rows: Sequence[tuple[int, int, bool, str | None]
         return DECLINED  # not a recurring object
     try:
         envelope, blocks = _split(text)
-        master: list[str] | None = None
+        master_block: list[str] | None = None
         overrides: dict[str, list[str]] = {}
         for block in blocks:
             recurrence = _property(block, "RECURRENCE-ID")
             if recurrence is None:
-                if master is not None:
+                if master_block is not None:
                     return DECLINED
-                master = block
+                master_block = block
             else:
                 overrides[_recurrence_key(recurrence, zone)] = block
-        if master is None:
+        if master_block is None:
             return DECLINED
+        master = _Master(master_block)
         body: list[str] = []
         for row in rows:
             override = overrides.get(row[3] or "")
             if override is not None:
                 instance = _convert_block(override, zone)
             else:
-                instance = _instance_of_master(master, row, zone)
+                instance = master.instance(row, zone)
             body.extend(instance)
     except _Declined:
         return DECLINED

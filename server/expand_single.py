@@ -13,11 +13,13 @@ to-dos and journals) it declines, and the full expansion in
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import zoneinfo
 
 from icalendar.prop import vDuration
 
+from kalend.server.ical_dates import parse_date, parse_local, utc_value
 from kalend.storage_plugin import occurrences as occ
 
 #: Returned when the fast path does not apply.
@@ -26,6 +28,22 @@ DECLINED = object()
 _RECURRENCE = ("RRULE", "RDATE", "EXDATE", "EXRULE", "RECURRENCE-ID")
 _DATES = ("DTSTART", "DTEND")
 UTC = dt.UTC
+
+
+def without_timezones(text: str) -> str:
+    """The text without its VTIMEZONE blocks (an expanded answer carries
+    none, §9.6.5), cut by searching rather than line by line: they are most
+    of a typical event's lines. Only the usual upper-case spelling is cut
+    here; the line loops skip any other."""
+    while True:
+        begin = text.find("\nBEGIN:VTIMEZONE")
+        if begin < 0:
+            return text
+        end = text.find("\nEND:VTIMEZONE", begin)
+        if end < 0:
+            return text
+        stop = text.find("\n", end + 1)
+        text = text[:begin] + (text[stop:] if stop >= 0 else "\n")
 
 
 def _name_and_params(line: str) -> tuple[str, dict[str, str], str]:
@@ -42,18 +60,16 @@ def _to_utc(line: str, zone: dt.tzinfo | None) -> tuple[str, int, bool] | None:
     """(rewritten line, seconds, is_date) or None to decline."""
     name, params, value = _name_and_params(line)
     if params.get("VALUE", "").upper() == "DATE" or len(value) == 8:
-        try:
-            day = dt.datetime.strptime(value, "%Y%m%d").replace(tzinfo=UTC)
-        except ValueError:
+        day = parse_date(value)
+        if day is None:
             return None
-        return line, int(day.timestamp()), True
-    try:
-        local = dt.datetime.strptime(value.rstrip("Zz"), "%Y%m%dT%H%M%S")
-    except ValueError:
+        return line, calendar.timegm(day.timetuple()), True
+    utc_suffix = value.endswith(("Z", "z"))
+    local = parse_local(value[:-1] if utc_suffix else value)
+    if local is None:
         return None
-    if value.endswith(("Z", "z")):
-        instant = local.replace(tzinfo=UTC)
-        return line, int(instant.timestamp()), False
+    if utc_suffix:
+        return line, calendar.timegm(local.timetuple()), False
     tzid = params.get("TZID")
     if tzid is not None:
         try:
@@ -62,13 +78,14 @@ def _to_utc(line: str, zone: dt.tzinfo | None) -> tuple[str, int, bool] | None:
             return None  # a VTIMEZONE of its own: let the library read it
     else:
         instant = local.replace(tzinfo=zone or UTC)  # floating: the request's zone
-    utc = instant.astimezone(UTC)
-    return f"{name}:{utc:%Y%m%dT%H%M%SZ}", int(utc.timestamp()), False
+    seconds = int(instant.timestamp())
+    return f"{name}:{utc_value(seconds)}", seconds, False
 
 
 def expand_single(text: str, start: int, end: int, zone: dt.tzinfo | None):
     """The expanded text (None when the instance misses the range), or
     ``DECLINED``."""
+    text = without_timezones(text)
     lines = text.split("\r\n") if "\r\n" in text else text.split("\n")
     out: list[str] = []
     stack: list[str] = []

@@ -95,6 +95,22 @@ def requested_properties(prop: ET.Element | None) -> list[str] | None:
     return names
 
 
+def _empty_element(clark: str) -> str:
+    """``<D:getetag/>``, or an element of a namespace without a prefix on the
+    root with its own declaration (only ever empty: properties this writer
+    cannot answer are listed as not found)."""
+    tag = qualified(clark)
+    if tag is not None:
+        return f"<{tag}/>"
+    namespace, _, local = clark[1:].partition("}")
+    return f'<X:{local} xmlns:X="{escape(namespace, {chr(34): "&quot;"})}"/>'
+
+
+def _escape(text: str) -> str:
+    # xml.sax.saxutils.escape, without its per-call entity dictionary.
+    return text.replace("&", "&amp;").replace(">", "&gt;").replace("<", "&lt;")
+
+
 class MultistatusWriter:
     """Accumulates ``<D:response>`` elements and renders the whole body."""
 
@@ -103,20 +119,30 @@ class MultistatusWriter:
         self._parts: list[str] = [_ROOT]
         self._base = base_href
         self._encoding = encoding
+        self._plans: dict[tuple[str, ...], list[tuple[str, str | None, str]]] = {}
 
     def element(self, element: ET.Element) -> None:
         """A response built elsewhere (Radicale's, for the collection)."""
         self._parts.append(ET.tostring(element, encoding="unicode"))
 
+    def _plan(self, properties: Sequence[str]) -> list[tuple[str, str | None, str]]:
+        """(name, qualified tag or None, empty element) per property, worked
+        out once per response rather than once per item."""
+        key = tuple(properties)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = [(name, qualified(name), _empty_element(name))
+                                       for name in key]
+        return plan
+
     def item(self, row: ItemRow, properties: Sequence[str]) -> None:
         found, missing = [], []
-        for name in properties:
-            value = self._value(row, name)
-            tag = qualified(name)
+        for name, tag, empty in self._plan(properties):
+            value = self._value(row, name) if tag is not None else None
             if value is None:
-                missing.append(f"<{tag}/>")
+                missing.append(empty)
             else:
-                found.append(f"<{tag}>{value}</{tag}>" if value else f"<{tag}/>")
+                found.append(f"<{tag}>{value}</{tag}>" if value else empty)
         parts = ["<D:response><D:href>", self._base, quote_href(row.href), "</D:href>"]
         if found:
             parts += ["<D:propstat><D:prop>", *found, "</D:prop>", _OK, "</D:propstat>"]
@@ -135,8 +161,10 @@ class MultistatusWriter:
         self._parts.append(text)
 
     def _value(self, row: ItemRow, name: str) -> str | None:
+        if name == CALENDAR_DATA:
+            return _escape(row.text or "") if row.name == "VCALENDAR" else None
         if name == GETETAG:
-            return escape(row.etag)
+            return _escape(row.etag)
         if name == GETCONTENTTYPE:
             mimetype = xmlutils.OBJECT_MIMETYPES.get(row.name)
             if mimetype is None:
@@ -149,10 +177,8 @@ class MultistatusWriter:
             return ""
         if name == GETCONTENTLENGTH:
             return str(len((row.text or "").encode(self._encoding)))
-        if name == CALENDAR_DATA:
-            return escape(row.text or "") if row.name == "VCALENDAR" else None
         if name == ADDRESS_DATA:
-            return escape(row.text or "") if row.name in ("VCARD", "VLIST") else None
+            return _escape(row.text or "") if row.name in ("VCARD", "VLIST") else None
         return None
 
     def render(self, trailer: Iterable[str] = ()) -> bytes:

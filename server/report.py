@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import io
 import logging
-import posixpath
 import xml.etree.ElementTree as ET
 import zoneinfo
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from xml.sax.saxutils import escape as xml_escape
 import defusedxml.ElementTree as DefusedET
 from radicale import httputils, pathutils, storage, types, xmlutils
 from radicale.app.base import Access, ApplicationBase
-from radicale.app.report import test_filter, xml_item_response
+from radicale.app.report import test_filter
 from radicale.item import filter as radicale_filter
 
 from kalend.server import calendar_data
@@ -189,28 +188,32 @@ class ApplicationPartReport(ApplicationBase):
                 hrefs = self._multiget_names(root, collection, writer, base_prefix)
                 self._write_rows(writer, collection, hrefs, names, with_text)
             else:
-                filters = root.findall(_c("C:filter"))
-                for row, matched in collection.filtered_rows(filters):
-                    if filters and not matched and not all(
-                            test_filter(collection.tag, item_from_row(row, collection), f)
-                            for f in filters):
-                        continue
-                    writer.item(row_of(row), names)
+                for row in self._query_rows(collection, root.findall(_c("C:filter"))):
+                    writer.item(row, names)
         request_info["status"] = client.MULTI_STATUS
         headers = {"Content-Type": f"text/xml; charset={self._encoding}"}
         return client.MULTI_STATUS, headers, writer.render(trailer), None
 
-    @staticmethod
-    def _write_rows(writer: MultistatusWriter, collection: Collection, hrefs, names,
+    def _write_rows(self, writer: MultistatusWriter, collection: Collection, hrefs, names,
                     with_text: bool) -> None:
+        for row in self._rows_or_missing(writer, collection, hrefs, with_text):
+            writer.item(row, names)
+
+    @staticmethod
+    def _rows_or_missing(writer: MultistatusWriter, collection: Collection, hrefs,
+                         with_text: bool) -> list[ItemRow]:
+        """The rows of ``hrefs`` in request order; hrefs that do not exist
+        are written as 404 responses right away."""
         wanted = list(dict.fromkeys(hrefs))
         found = {row[0]: row for row in collection.item_rows(wanted, with_text)}
+        rows = []
         for href in wanted:
             row = found.get(href)
             if row is None:
                 writer.missing(href)
             else:
-                writer.item(ItemRow._make(row), names)
+                rows.append(ItemRow._make(row))
+        return rows
 
     @staticmethod
     def _multiget_names(root: ET.Element, collection: Collection, writer: MultistatusWriter,
@@ -261,7 +264,8 @@ class ApplicationPartReport(ApplicationBase):
         access = Access(self._rights, user, user_groups, path)
         if not access.check("r"):
             return httputils.NOT_ALLOWED
-        multistatus = ET.Element(_c("D:multistatus"))
+        prop_root = root.find(_c("D:prop"))
+        names = [prop.tag for prop in prop_root] if prop_root is not None else []
         with self._storage.acquire_lock("r", user):
             item = next(iter(self._storage.discover(path)), None)
             if item is None:
@@ -273,98 +277,75 @@ class ApplicationPartReport(ApplicationBase):
             if collection.tag != "VCALENDAR":
                 return self._webdav_error_response(client.FORBIDDEN, "D:supported-report",
                                                    request_info)
+            writer = MultistatusWriter(collection_href(base_prefix, collection.path),
+                                       self._encoding)
             if root.tag == _c("C:calendar-multiget"):
-                selected = self._multiget_items(root, collection, multistatus, base_prefix)
+                hrefs = self._multiget_names(root, collection, writer, base_prefix)
+                rows = self._rows_or_missing(writer, collection, hrefs, True)
             elif isinstance(item, storage.BaseCollection):
-                selected = self._query_items(root, collection)
+                rows = list(self._query_rows(collection, root.findall(_c("C:filter"))))
             else:
-                selected = [item]
-            zone = collection.query_zone()
-            limit = collection._storage.max_instances_per_query
-            budget = [0]
-            indexed = (indexed_instances(current_connection(), collection.id,
-                                         [f.href for f in selected], *shape.expand, zone)
-                       if shape.expand is not None and selected else {})
-            for found in selected:
-                response = self._item_response(root, shape, found, collection, zone, limit,
-                                               base_prefix, budget, indexed.get(found.href))
-                if response is not None:
-                    multistatus.append(response)
+                rows = [ItemRow._make(r) for r in collection.item_rows([item.href])]
+            transform = _Transform(shape, collection)
+            if shape.expand is not None and rows:
+                transform.indexed = indexed_instances(
+                    current_connection(), collection.id, [r.href for r in rows],
+                    *shape.expand, transform.zone)
+            for row in rows:
+                text = transform.text(row)
+                if text is not None:
+                    writer.item(row._replace(text=text), names)
+        request_info["status"] = client.MULTI_STATUS
         headers = {"Content-Type": f"text/xml; charset={self._encoding}"}
-        return (client.MULTI_STATUS, headers,
-                self._xml_response(multistatus, request_info), None)
+        return client.MULTI_STATUS, headers, writer.render(), None
 
-    def _multiget_items(self, root: ET.Element, collection: Collection,
-                        multistatus: ET.Element, base_prefix: str) -> list:
-        names = []
-        for href in root.findall(_c("D:href")):
-            href_path = pathutils.sanitize_path(unquote(urlparse((href.text or "").strip()).path))
-            if not (href_path + "/").startswith(base_prefix + "/"):
-                multistatus.append(xml_item_response(base_prefix, href_path, found_item=False))
-                continue
-            try:
-                name = pathutils.name_from_path(href_path[len(base_prefix):], collection)
-            except ValueError:
-                multistatus.append(xml_item_response(base_prefix, href_path, found_item=False))
-                continue
-            if name:
-                names.append(name)
-        selected = []
-        for name, found in collection.get_multi(names):
-            if found is None:
-                uri = pathutils.unstrip_path(posixpath.join(collection.path, name))
-                multistatus.append(xml_item_response(base_prefix, uri, found_item=False))
-            else:
-                selected.append(found)
-        return selected
-
-    def _query_items(self, root: ET.Element, collection: Collection) -> list:
-        filters = root.findall(_c("C:filter"))
-        selected = []
-        for found, matched in collection.get_filtered(filters):
+    @staticmethod
+    def _query_rows(collection: Collection, filters: list[ET.Element]):
+        """The rows a calendar-query's filters select: the index narrows,
+        Radicale's filter test decides whatever the index could not."""
+        for row, matched in collection.filtered_rows(filters):
             if filters and not matched and not all(
-                    test_filter(collection.tag, found, f) for f in filters):
+                    test_filter(collection.tag, item_from_row(row, collection), f)
+                    for f in filters):
                 continue
-            selected.append(found)
-        return selected
+            yield row_of(row)
 
-    def _item_response(self, root: ET.Element, shape: CalendarDataShape, found,
-                       collection: Collection, zone, limit: int, base_prefix: str,
-                       budget: list[int], rows=None) -> ET.Element | None:
-        """One item's response; ``budget`` counts the instances of the whole
-        answer against ``max_instances_per_query``; ``rows`` are the item's
-        indexed instances in the expand range, when its window covers it."""
-        text = found.serialize()
+
+class _Transform:
+    """expand / limit-recurrence-set / limit-freebusy-set of one answer.
+
+    ``budget`` counts the instances of the whole answer against
+    ``max_instances_per_query``; ``indexed`` holds each recurring item's
+    indexed instances in the expand range, where its window covers it.
+    """
+
+    def __init__(self, shape: CalendarDataShape, collection: Collection) -> None:
+        self.shape = shape
+        self.zone = collection.query_zone()
+        self.limit = collection._storage.max_instances_per_query
+        self.budget = 0
+        self.indexed: dict = {}
+
+    def text(self, row: ItemRow) -> str | None:
+        """The item's calendar-data, or None when expand leaves no instance
+        (the item is then left out of the answer, RFC 4791 §9.6.5)."""
+        text = row.text or ""
+        shape = self.shape
         if shape.expand is not None:
-            expanded, count = _expanded(text, shape.expand, zone, limit, rows)
-            budget[0] += count
-            if budget[0] > limit:
-                raise occ.InstanceLimitError(f"more than {limit} instances in the answer")
+            expanded, count = _expanded(text, shape.expand, self.zone, self.limit,
+                                        self.indexed.get(row.href))
+            self.budget += count
+            if self.budget > self.limit:
+                raise occ.InstanceLimitError(f"more than {self.limit} instances in the answer")
             if expanded is None:
-                return None  # no instance in the expand range
+                return None
             text = expanded
         if shape.limit_recurrence_set is not None:
-            text = calendar_data.limit_recurrence_set(text, *shape.limit_recurrence_set, zone)
+            text = calendar_data.limit_recurrence_set(text, *shape.limit_recurrence_set,
+                                                      self.zone)
         if shape.limit_freebusy_set is not None:
             text = calendar_data.limit_freebusy_set(text, *shape.limit_freebusy_set)
-        found_props, not_found_props = [], []
-        prop_root = root.find(_c("D:prop"))
-        for prop in list(prop_root) if prop_root is not None else []:
-            element = ET.Element(prop.tag)
-            if prop.tag == _c("C:calendar-data"):
-                element.text = text
-                found_props.append(element)
-            elif prop.tag == _c("D:getetag"):
-                element.text = found.etag
-                found_props.append(element)
-            elif prop.tag == _c("D:getcontenttype"):
-                element.text = xmlutils.get_content_type(found, self._encoding)
-                found_props.append(element)
-            else:
-                not_found_props.append(element)
-        uri = pathutils.unstrip_path(posixpath.join(collection.path, found.href))
-        return xml_item_response(base_prefix, uri, found_props=found_props,
-                                 not_found_props=not_found_props, found_item=True)
+        return text
 
 
 def _plain_member(path: str, prefix: str) -> str | None:
@@ -395,9 +376,11 @@ def _expanded(text: str, expand_range: tuple[int, int], zone, limit: int,
     """(expanded text or None, instance count), the cheapest correct way:
     a single event's date lines rewritten; a recurring event written from its
     indexed instances; else the full expansion by recurring-ical-events."""
-    expanded = expand_single(text, *expand_range, zone)
-    if expanded is not DECLINED:
-        return expanded, 0 if expanded is None else 1
+    recurring = bool(rows) and rows[0][3] is not None
+    if not recurring:
+        expanded = expand_single(text, *expand_range, zone)
+        if expanded is not DECLINED:
+            return expanded, 0 if expanded is None else 1
     if rows is not None:
         expanded = expand_from_rows(text, rows, zone)
         if expanded is not DECLINED:

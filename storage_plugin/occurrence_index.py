@@ -180,13 +180,12 @@ def overlapping_selects(columns: Sequence, collection_ids: Sequence[int], compon
                            True, inclusive))
 
 
-@functools.cache
-def matching_ids_statement(component: str):
-    """The ids of a collection's items with an instance overlapping a range,
-    as one statement built once per component with bound parameters (building
-    SQLAlchemy expressions per request cost more than running the query):
-    ``cid``, the UTC range ``s``/``e`` and its wall-clock twin ``ls``/``le``
-    for floating rows (see ``range_parameters``)."""
+def _range_selects(columns: Sequence, component: str, collection_clause,
+                   extra: Sequence = ()) -> list[Select]:
+    """The four selects (exact and floating rows, short and long) of a
+    component's occurrences overlapping a range given as bound parameters:
+    the UTC range ``s``/``e`` and its wall-clock twin ``ls``/``le`` for
+    floating rows (see ``range_parameters``)."""
     o = schema.occurrence.c
     inclusive = component == "VTODO"
     parts = []
@@ -195,11 +194,32 @@ def matching_ids_statement(component: str):
         s, e = bindparam(low), bindparam(high)
         hit = (and_(o.start <= e, o.end >= s) if inclusive
                else and_(o.start < e, or_(o.end > s, o.start >= s)))
-        base = [o.collection_id == bindparam("cid"), o.component == component,
-                o.floating.is_(floating)]
-        parts.append(select(o.item_id).where(*base, o.start >= bindparam(low_min), hit))
-        parts.append(select(o.item_id).where(*base, o.long_span, _long_hit(s, e, inclusive)))
-    return union(*parts)
+        base = [collection_clause, o.component == component, o.floating.is_(floating), *extra]
+        parts.append(select(*columns).where(*base, o.start >= bindparam(low_min), hit))
+        parts.append(select(*columns).where(*base, o.long_span, _long_hit(s, e, inclusive)))
+    return parts
+
+
+@functools.cache
+def matching_ids_statement(component: str):
+    """The ids of a collection (``cid``)'s items with an instance overlapping
+    a range, as one statement built once per component with bound parameters
+    (building SQLAlchemy expressions per request cost more than running the
+    query)."""
+    o = schema.occurrence.c
+    return union(*_range_selects([o.item_id], component, o.collection_id == bindparam("cid")))
+
+
+@functools.cache
+def busy_statement():
+    """(start, end, floating, fbtype) of the busy VEVENT instances and
+    VFREEBUSY periods of the collections ``cids`` in a range, built once."""
+    o = schema.occurrence.c
+    columns = [o.start, o.end, o.floating, o.fbtype]
+    collections = o.collection_id.in_(bindparam("cids", expanding=True))
+    return union(*[part for component in ("VEVENT", "VFREEBUSY")
+                   for part in _range_selects(columns, component, collections,
+                                              [o.fbtype != occ.FREE])])
 
 
 def range_parameters(collection_id: int, start: int, end: int,
@@ -252,13 +272,9 @@ def _overall_range(low, high) -> list:
 def busy_rows(connection: Connection, collection_ids: Sequence[int], start: int, end: int,
               zone: dt.tzinfo | None) -> list[tuple[int, int, bool, str]]:
     """(start, end, floating, fbtype) of busy instances and VFREEBUSY periods."""
-    o = schema.occurrence.c
-    columns = [o.start, o.end, o.floating, o.fbtype]
-    selects = []
-    for component in ("VEVENT", "VFREEBUSY"):
-        selects += [s.where(o.fbtype != occ.FREE) for s in overlapping_selects(
-            columns, collection_ids, component, start, end, zone)]
-    return [tuple(r) for r in connection.execute(union(*selects))]
+    parameters: dict = range_parameters(0, start, end, zone)
+    parameters["cids"] = list(collection_ids)
+    return [tuple(r) for r in connection.execute(busy_statement(), parameters)]
 
 
 def to_utc_period(row_start: int, row_end: int, floating: bool,

@@ -15,7 +15,7 @@ import radicale.item as radicale_item
 from radicale import config as radicale_config
 from radicale import pathutils, types
 from radicale import storage as radicale_storage
-from sqlalchemy import Connection, Engine, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, or_, select, update
 
 from kalend.storage_plugin import occurrence_index, schema
 from kalend.storage_plugin.collection import Collection, record_change
@@ -25,6 +25,11 @@ from kalend.storage_plugin.settings import database_url, occurrence_window, with
 from kalend.storage_plugin.transaction import current_connection, lock_scope, transaction
 
 logger = logging.getLogger("kalend.storage")
+
+#: Every request looks up collections by path several times (principal,
+#: target, parent); built once, it costs SQLAlchemy no expression work.
+_COLLECTION_BY_PATH = select(schema.collection).where(
+    schema.collection.c.path == bindparam("path"))
 
 
 def _null_child_context(_path: str, _href: str | None) -> AbstractContextManager[None]:
@@ -107,9 +112,7 @@ class Storage(radicale_storage.BaseStorage):
     # -- discovery ------------------------------------------------------------
 
     def _collection_row(self, path: str):
-        return self._conn.execute(
-            select(schema.collection).where(schema.collection.c.path == path)
-        ).mappings().one_or_none()
+        return self._conn.execute(_COLLECTION_BY_PATH, {"path": path}).mappings().one_or_none()
 
     def collection_at(self, path: str) -> Collection | None:
         row = self._collection_row(pathutils.strip_path(path))
