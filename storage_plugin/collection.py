@@ -28,7 +28,7 @@ from sqlalchemy import Connection, bindparam, delete, exists, insert, null, sele
 
 from kalend.storage_plugin import occurrence_index, schema
 from kalend.storage_plugin import occurrences as occ
-from kalend.storage_plugin.items import http_date, item_from_row, row_values
+from kalend.storage_plugin.items import http_date, item_from_row, item_from_text, row_values
 from kalend.storage_plugin.transaction import current_connection, transaction
 
 if TYPE_CHECKING:
@@ -371,6 +371,30 @@ class Collection(radicale_storage.BaseCollection):
         self._modified = now
         stored = item_from_row({"href": href, **values}, self)
         return stored, old
+
+    def put_text(self, href: str, text: str) -> radicale_item.Item:
+        """Store iCalendar text written by the server (scheduling delivery)."""
+        stored, _ = self.upload(href, item_from_text(self, text))
+        return stored
+
+    def text_of(self, href: str) -> str | None:
+        row = self._conn.execute(
+            select(schema.item.c.text).where(schema.item.c.collection_id == self._id,
+                                             schema.item.c.href == href)).first()
+        return None if row is None else row[0]
+
+    def schedule_tag(self, href: str) -> str | None:
+        return self._conn.execute(
+            select(schema.item.c.schedule_tag).where(schema.item.c.collection_id == self._id,
+                                                     schema.item.c.href == href)).scalar()
+
+    def set_schedule_tag(self, href: str, tag: str | None) -> None:
+        """RFC 6638 §3.2.10: kept apart from the ETag, changed only when the
+        scheduling side of the object changes."""
+        self._conn.execute(
+            update(schema.item).where(schema.item.c.collection_id == self._id,
+                                      schema.item.c.href == href)
+            .values(schedule_tag=tag))
 
     def upload_all(self, items: Iterable[radicale_item.Item], suffix: str
                    ) -> list[str]:

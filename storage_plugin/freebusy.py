@@ -14,6 +14,7 @@ from sqlalchemy import Connection, select
 
 from kalend.storage_plugin import occurrence_index, schema
 from kalend.storage_plugin import occurrences as occ
+from kalend.storage_plugin.principals import schedule_kind
 
 
 def busy_periods(connection: Connection, collection_ids: Sequence[int], start: int, end: int,
@@ -62,13 +63,14 @@ def _outside_window_periods(connection: Connection, collection_ids: Sequence[int
 def principal_calendar_ids(connection: Connection, principal: str) -> list[int]:
     """The principal's calendars that count for free-busy: every calendar in
     their home except those marked transparent (RFC 6638 §9.1,
-    schedule-calendar-transp)."""
+    schedule-calendar-transp), and never the inbox (invitations not yet
+    answered are not busy time)."""
     collection = schema.collection.c
     ids = []
     for collection_id, props in connection.execute(
             select(collection.id, collection.props)
             .where(collection.owner == principal, collection.tag == "VCALENDAR")):
-        if "transparent" in _transp(props):
+        if "transparent" in _transp(props) or schedule_kind(props) is not None:
             continue
         ids.append(collection_id)
     return ids

@@ -65,3 +65,16 @@ def row_values(item: radicale_item.Item, now: float) -> dict[str, Any]:
         "organizer": organizer_of(item),
         "modified": now,
     }
+
+
+def item_from_text(collection: storage.BaseCollection, text: str) -> radicale_item.Item:
+    """A prepared item from iCalendar text the server itself wrote (a
+    delivered invitation, a merged reply), checked as a client's PUT is."""
+    vobject_items = radicale_item.read_components(text)
+    if len(vobject_items) != 1:
+        raise ValueError(f"expected one calendar object, found {len(vobject_items)}")
+    radicale_item.check_and_sanitize_items(vobject_items, max_vevent_rrule_occurrence=0,
+                                           tag="VCALENDAR")
+    item = radicale_item.Item(collection_path=collection.path, vobject_item=vobject_items[0])
+    item.prepare()
+    return item

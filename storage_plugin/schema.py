@@ -131,3 +131,34 @@ calendar_user = Table(
     Column("principal", String(255), nullable=False, index=True),
     Column("position", Integer, nullable=False, default=0),
 )
+
+#: The iMIP outbox (RFC 6047 via DESIGN.md): one row per iTIP message for a
+#: recipient outside this server, written in the transaction of the calendar
+#: change that caused it. ``collection_path``/``href`` name the organizer's
+#: copy, whose ATTENDEE gets the SCHEDULE-STATUS of the delivery.
+outbox = Table(
+    "outbox", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("created", Float, nullable=False),
+    Column("method", String(16), nullable=False),
+    Column("sender", String(1024), nullable=False),
+    Column("recipient", String(1024), nullable=False),
+    Column("uid", String(1024), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("principal", String(255), nullable=False),
+    Column("collection_path", String(1024), nullable=True),
+    Column("href", String(1024), nullable=True),
+    Column("status", String(16), nullable=False),          # queued / sent / failed
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt", Float, nullable=False),
+    Column("last_error", Text, nullable=True),
+    Index("ix_outbox_status_next", "status", "next_attempt"),
+)
+
+#: Members of a group calendar user (RFC 6638 §3.2.1.1: an ATTENDEE with
+#: CUTYPE=GROUP is delivered to each member): group address -> principal.
+group_member = Table(
+    "group_member", metadata,
+    Column("address", String(1024), primary_key=True),     # lower-case mailto:
+    Column("member", String(255), primary_key=True),
+)

@@ -65,6 +65,9 @@ class Storage(radicale_storage.BaseStorage):
         # Imported here: migrations import this package's schema module.
         from kalend.storage_plugin.migrate import ensure_current
         ensure_current(self.engine)
+        #: Called with a principal's path when its home is first created
+        #: (the server provisions the scheduling collections there).
+        self.on_principal_created: Callable[[str], None] | None = None
 
     # -- the occurrence index ---------------------------------------------------
 
@@ -115,7 +118,8 @@ class Storage(radicale_storage.BaseStorage):
         return self._conn.execute(_COLLECTION_BY_PATH, {"path": path}).mappings().one_or_none()
 
     def collection_at(self, path: str) -> Collection | None:
-        row = self._collection_row(pathutils.strip_path(path))
+        """The collection at a path, with or without its slashes."""
+        row = self._collection_row(pathutils.strip_path(pathutils.sanitize_path(path)))
         return None if row is None else Collection(self, row)
 
     def discover(self, path: str, depth: str = "0",
@@ -173,8 +177,12 @@ class Storage(radicale_storage.BaseStorage):
                           ) -> tuple[Collection, dict[str, radicale_item.Item], list[str]]:
         sane_path = pathutils.strip_path(href)
         now = time.time()
+        is_new_principal = ("/" not in sane_path and sane_path != ""
+                            and self._collection_row(sane_path) is None)
         self._ensure_row(sane_path, now)
         collection = Collection(self, self._collection_row(sane_path))
+        if is_new_principal and self.on_principal_created is not None:
+            self.on_principal_created(sane_path)
         if not props:
             return collection, {}, []
         # Replacing a collection keeps its row, so that sync tokens handed out

@@ -35,7 +35,8 @@ DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 PASSWORD = "secret-pw"
 
 #: Tables emptied between tests sharing one PostgreSQL database.
-_TABLES = ("occurrence", "change", "item", "calendar_user", "collection")
+_TABLES = ("outbox", "group_member", "occurrence", "change", "item", "calendar_user",
+           "collection")
 
 
 def wanted_databases() -> list[str]:
