@@ -16,21 +16,45 @@ from radicale import types
 from radicale.app import Application as RadicaleApplication
 
 from kalend.server import compression, radicale_compat, request_checks
+from kalend.server.post import ApplicationPartPost
 from kalend.server.propfind import ApplicationPartPropfind
+from kalend.server.proppatch import ApplicationPartProppatch
 from kalend.server.report import ApplicationPartReport
-from kalend.storage_plugin import Storage
+from kalend.server.schedule_get import ApplicationPartScheduleGet
+from kalend.server.schedule_propfind import ApplicationPartSchedulePropfind
+from kalend.server.schedule_rights import ScheduleCollectionRights
+from kalend.server.scheduling_writes import ApplicationPartSchedulingWrites
+from kalend.storage_plugin import Storage, principals
 from kalend.storage_plugin.occurrences import InstanceLimitError
+from kalend.storage_plugin.transaction import transaction
 
 radicale_compat.apply()
 
 
-class Application(ApplicationPartReport, ApplicationPartPropfind, RadicaleApplication):
+#: RFC 6638 §2: the server does the scheduling for its clients.
+AUTO_SCHEDULE = "calendar-auto-schedule"
+
+
+class Application(ApplicationPartReport, ApplicationPartSchedulePropfind,
+                  ApplicationPartPropfind, ApplicationPartProppatch, ApplicationPartPost,
+                  ApplicationPartScheduleGet, ApplicationPartSchedulingWrites,
+                  RadicaleApplication):
     """The WSGI callable served by ``kalend serve``."""
 
     def __init__(self, configuration: radicale_config.Configuration) -> None:
         super().__init__(configuration)
         if not isinstance(self._storage, Storage):
             raise TypeError("kalend needs [storage] type = kalend.storage_plugin")
+        self._rights = ScheduleCollectionRights(self._rights)
+        storage = self._storage
+        storage.on_principal_created = lambda principal: principals.ensure_home(storage,
+                                                                                principal)
+
+    def provision(self, principal: str) -> None:
+        """Create a principal's home with its inbox, outbox and default
+        calendar (``kalend user add`` does this before the first login)."""
+        with transaction(self.storage.engine, "w", [principal]):
+            principals.ensure_home(self.storage, principal)
 
     @property
     def storage(self) -> Storage:
@@ -40,9 +64,14 @@ class Application(ApplicationPartReport, ApplicationPartPropfind, RadicaleApplic
 
     def _handle_request(self, environ: types.WSGIEnviron
                         ) -> compression.Handled:  # type: ignore[override]
-        if not compression.accepts_gzip(environ):
-            return super()._handle_request(environ)
-        return compression.gzip_handled(super()._handle_request, environ)
+        if compression.accepts_gzip(environ):
+            status, headers, answers = compression.gzip_handled(super()._handle_request,
+                                                                environ)
+        else:
+            status, headers, answers = super()._handle_request(environ)
+        headers = [(name, f"{value}, {AUTO_SCHEDULE}" if name == "DAV" else value)
+                   for name, value in headers]
+        return status, headers, answers
 
     # -- request bodies (see request_checks) ----------------------------------
 

@@ -89,6 +89,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_user_add(args: argparse.Namespace) -> int:
+    from kalend.storage_plugin import Storage, principals
+    from kalend.storage_plugin.transaction import transaction
+
     configuration = _load(args)
     htpasswd = configuration.get("auth", "htpasswd_filename")
     # Refuse a bad name, a duplicate, a bad address or an empty password
@@ -103,6 +106,11 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     engine = _engine(configuration)
     addresses = users.set_addresses(engine, args.name, args.email or [])
     users.set_password(htpasswd, args.name, password, create=True)
+    # The inbox, outbox and default calendar exist before the first login,
+    # so invitations reach a user who never started a client (RFC 6638 §2).
+    storage = Storage(configuration, engine=engine)
+    with transaction(engine, "w", [args.name]):
+        principals.ensure_home(storage, args.name)
     shown = ", ".join(a[len("mailto:"):] for a in addresses) or "no e-mail address"
     print(f"kalend: user {args.name} added ({shown})")
     return 0

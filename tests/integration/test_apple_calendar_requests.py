@@ -246,7 +246,10 @@ def test_home_depth_1_lists_calendars_with_ctag_sync_token_components_and_color(
                               body=HOME_PROPFIND)
 
     listing = parse_multistatus(response)
-    assert set(listing) == {"/alice/", "/alice/work/", "/alice/home/"}
+    # Besides the two calendars: the default calendar, inbox and outbox every
+    # home has (RFC 6638 §2); their resource types are tested with scheduling.
+    assert set(listing) == {"/alice/", "/alice/work/", "/alice/home/", "/alice/default/",
+                            "/alice/inbox/", "/alice/outbox/"}
     home = listing["/alice/"]
     assert home[clark(DAV, "resourcetype")][1].find(clark(DAV, "principal")) is not None
     assert " 404 " in home[clark(CS, "getctag")][0]

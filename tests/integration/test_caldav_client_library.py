@@ -58,7 +58,9 @@ def test_discovery_from_the_base_url_finds_principal_and_calendar_home(server):
 
     assert path_of(principal.url) == "/alice/"
     assert path_of(principal.calendar_home_set.url) == "/alice/"
-    assert principal.calendars() == []
+    # The home comes with its default calendar (RFC 6638 §9.2), nothing else;
+    # the inbox and outbox are not calendars to a client.
+    assert [path_of(c.url) for c in principal.calendars()] == ["/alice/default/"]
     assert server.rows("SELECT path, owner FROM collection WHERE path = 'alice'") == \
         [("alice", "alice")]
 
@@ -70,9 +72,9 @@ def test_make_calendar_creates_a_calendar_the_principal_then_lists(server):
     calendar = principal.make_calendar(name="Work ☕", cal_id="work")
 
     assert path_of(calendar.url) == "/alice/work/"
-    listed = principal.calendars()
-    assert [path_of(c.url) for c in listed] == ["/alice/work/"]
-    assert listed[0].get_display_name() == "Work ☕"
+    listed = {path_of(c.url): c for c in principal.calendars()}
+    assert sorted(listed) == ["/alice/default/", "/alice/work/"]
+    assert listed["/alice/work/"].get_display_name() == "Work ☕"
     (tag, props), = server.rows("SELECT tag, props FROM collection WHERE path = 'alice/work'")
     assert tag == "VCALENDAR"
     assert '"D:displayname": "Work \\u2615"' in props
@@ -356,11 +358,13 @@ def test_deleting_a_calendar_removes_it_with_its_items_and_change_log(server, wo
 
     work.delete()
 
-    assert [path_of(c.url) for c in principal.calendars()] == ["/alice/home/"]
+    assert [path_of(c.url) for c in principal.calendars()] == ["/alice/default/",
+                                                                "/alice/home/"]
     assert server.request("PROPFIND", "/alice/work/", user="alice",
                           headers={"Depth": "0"}).status_code == 404
-    assert server.rows("SELECT path FROM collection WHERE path LIKE 'alice/%'") == \
-        [("alice/home",)]
+    assert server.rows("SELECT path FROM collection WHERE path LIKE 'alice/%' "
+                       "ORDER BY path") == [("alice/default",), ("alice/home",),
+                                            ("alice/inbox",), ("alice/outbox",)]
     assert [row[1] for row in items(server, "alice/home")] == ["c"]
     assert server.count("item") == 1
     assert server.rows('SELECT DISTINCT c.path FROM "change" ch '

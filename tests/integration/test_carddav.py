@@ -305,6 +305,8 @@ def test_delete_removes_the_card_and_deleting_the_address_book_removes_everythin
     assert dropped.status_code == 200
     assert server.request("PROPFIND", "/alice/contacts/", user="alice",
                           headers={"Depth": "0"}).status_code == 404
-    assert server.rows("SELECT path FROM collection WHERE path LIKE 'alice/%'") == []
+    assert server.rows("SELECT path FROM collection WHERE path LIKE 'alice/%' "
+                       "ORDER BY path") == [("alice/default",), ("alice/inbox",),
+                                            ("alice/outbox",)]
     assert server.count("item") == 0
     assert server.count("change") == 0

@@ -1,0 +1,116 @@
+"""PUT and DELETE with implicit scheduling (RFC 6638 §3.2, §8).
+
+The request's write transaction is opened here, around Radicale's handler
+(whose own ``acquire_lock`` joins it), so that planning, storing and
+delivering happen in one transaction: a failed write delivers nothing, and a
+failed delivery undoes the write. Inbox and outbox take no PUT (§2.2-§2.3).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import posixpath
+from http import client
+
+from radicale import httputils, types
+from radicale.app.base import ApplicationBase
+
+from kalend.scheduling import itip
+from kalend.server import request_checks
+from kalend.server.implicit import ImplicitScheduler, ScheduleTagMismatchError
+from kalend.storage_plugin import principals
+from kalend.storage_plugin.transaction import lock_scope, transaction
+
+logger = logging.getLogger("kalend.scheduling")
+
+
+class _Undo(Exception):
+    """Carries a non-success answer out of the transaction, rolling it back."""
+
+    def __init__(self, response: types.WSGIResponse) -> None:
+        super().__init__()
+        self.response = response
+
+
+def schedule_collection_of(path: str) -> str | None:
+    """"inbox"/"outbox" when ``path`` is in a home's scheduling collection."""
+    parts = [p for p in path.strip("/").split("/") if p]
+    if len(parts) >= 2 and parts[1] in (principals.INBOX, principals.OUTBOX):
+        return parts[1]
+    return None
+
+
+def _human_tag(precondition: str) -> str:
+    """``CALDAV:valid-organizer`` (RFC 6638's spelling) -> ``C:valid-organizer``
+    (the prefix Radicale's error writer knows)."""
+    prefix, _, name = precondition.partition(":")
+    return f"C:{name}" if prefix.upper() == "CALDAV" else precondition
+
+
+class ApplicationPartSchedulingWrites(ApplicationBase):
+
+    def do_PUT(self, environ: types.WSGIEnviron, base_prefix: str, path: str,
+               user: str, user_groups: set, request_info: dict) -> types.WSGIResponse:
+        delegate = super().do_PUT  # type: ignore[misc]
+        if schedule_collection_of(path):
+            logger.info("PUT into %r refused: scheduling collections take no PUT", path)
+            return self._webdav_error_response(client.FORBIDDEN, "D:resource-must-be-null",
+                                               request_info)
+        if path.endswith("/") or not user:
+            return delegate(environ, base_prefix, path, user, user_groups, request_info)
+        text = request_checks.buffer_body(environ).decode(self._encoding, "replace")
+        storage = self._storage
+        try:
+            with transaction(storage.engine, "w", [lock_scope(path)]):
+                scheduler = ImplicitScheduler(storage, user, path)
+                scheduler.check_schedule_tag(environ.get("HTTP_IF_SCHEDULE_TAG_MATCH"))
+                stored = scheduler.plan_put(text)
+                if stored != text:
+                    raw = stored.encode(self._encoding)
+                    environ["wsgi.input"] = io.BytesIO(raw)
+                    environ["CONTENT_LENGTH"] = str(len(raw))
+                status, headers, answer, xml = delegate(environ, base_prefix, path, user,
+                                                        user_groups, request_info)
+                if status not in (client.CREATED, client.NO_CONTENT):
+                    raise _Undo((status, headers, answer, xml))
+                tag = scheduler.deliver()
+        except _Undo as undo:
+            return undo.response
+        except ScheduleTagMismatchError:
+            return httputils.PRECONDITION_FAILED
+        except itip.SchedulingError as exc:
+            logger.info("PUT %r refused: %s", path, exc)
+            return self._webdav_error_response(client.FORBIDDEN,
+                                               _human_tag(exc.precondition), request_info)
+        headers = dict(headers)
+        if tag is not None:
+            headers["Schedule-Tag"] = tag
+        if stored != text:
+            # RFC 4791 §5.3.4: the stored object differs from the one sent.
+            headers.pop("ETag", None)
+        return status, headers, answer, xml
+
+    def do_DELETE(self, environ: types.WSGIEnviron, base_prefix: str, path: str,
+                  user: str, user_groups: set, request_info: dict) -> types.WSGIResponse:
+        delegate = super().do_DELETE  # type: ignore[misc]
+        if path.endswith("/") or not user or schedule_collection_of(path) == "inbox":
+            # Deleting an inbox message schedules nothing (§2.2).
+            return delegate(environ, base_prefix, path, user, user_groups, request_info)
+        send_reply = environ.get("HTTP_SCHEDULE_REPLY", "T").strip().upper() != "F"
+        storage = self._storage
+        try:
+            with transaction(storage.engine, "w", [lock_scope(path)]):
+                scheduler = ImplicitScheduler(storage, user, posixpath.normpath(path))
+                scheduler.check_schedule_tag(environ.get("HTTP_IF_SCHEDULE_TAG_MATCH"))
+                scheduler.plan_delete(send_reply)
+                response = delegate(environ, base_prefix, path, user, user_groups,
+                                    request_info)
+                if response[0] not in (client.OK, client.NO_CONTENT):
+                    raise _Undo(response)
+                scheduler.deliver(stored=False)
+        except _Undo as undo:
+            return undo.response
+        except ScheduleTagMismatchError:
+            return httputils.PRECONDITION_FAILED
+        return response

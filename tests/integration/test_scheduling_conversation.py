@@ -1,0 +1,231 @@
+"""A whole scheduling conversation (RFC 6638) between four users of one
+server, driven with raw requests shaped like Apple Calendar's, on SQLite and
+PostgreSQL: the organizer invites three colleagues and one outside address
+to a weekly meeting; one accepts the series, one declines one instance, one
+is removed; the organizer moves the series, then cancels it. After each step
+every user's calendar and inbox, the SCHEDULE-STATUS values, the
+Schedule-Tags and the iMIP outbox rows are checked."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from scheduling_support import (
+    CALENDAR_CONTENT,
+    attendee_line,
+    components,
+    inbox_methods,
+    inbox_texts,
+    master,
+    meeting,
+    moved_by,
+    only_copy,
+    outbox_rows,
+    override,
+    partstat,
+    with_partstat,
+    without_attendee,
+)
+
+UID = "weekly-sync-7f3a@example.org"
+ORGANIZER, ADAM, BEA, CARL = "olivia", "adam", "bea", "carl"
+OUTSIDER = "mailto:dave@elsewhere.example"
+MEETING_PATH = f"/{ORGANIZER}/default/weekly-sync.ics"
+
+
+@pytest.fixture
+def team(server):
+    for user in (ORGANIZER, ADAM, BEA, CARL):
+        server.add_user(user)
+    # Everyone but Carl has opened a client once; Carl never has.
+    for user in (ORGANIZER, ADAM, BEA):
+        assert server.request("PROPFIND", f"/{user}/", user=user,
+                              headers={"Depth": "0"}).status_code == 207
+    return server
+
+
+def put(server, user: str, path: str, text: str, **headers):
+    return server.request("PUT", path, user=user, body=text,
+                          headers={**CALENDAR_CONTENT, **headers})
+
+
+def invite(server) -> object:
+    text = meeting(UID, ORGANIZER, [ADAM, BEA, CARL, OUTSIDER])
+    return put(server, ORGANIZER, MEETING_PATH, text)
+
+
+def organizer_copy(server) -> str:
+    got = server.request("GET", MEETING_PATH, user=ORGANIZER)
+    assert got.status_code == 200
+    return got.text
+
+
+def schedule_status(component, address: str) -> str:
+    for attendee in (component.get("ATTENDEE") or []):
+        if str(attendee).lower() == address:
+            return str(attendee.params.get("SCHEDULE-STATUS", ""))
+    raise AssertionError(f"{address} is not an attendee")
+
+
+def test_invitation_reaches_every_local_inbox_and_calendar_and_queues_the_outsider(team):
+    response = invite(team)
+    assert response.status_code == 201, response.text
+    assert response.headers.get("Schedule-Tag")
+    assert "ETag" not in response.headers  # stored with SCHEDULE-STATUS: differs (RFC 4791 §5.3.4)
+
+    stored = master(organizer_copy(team))
+    for user in (ADAM, BEA, CARL):
+        assert schedule_status(stored, f"mailto:{user}@example.org") == "1.2"
+        assert inbox_methods(team, user) == [("REQUEST", UID)]
+        _, copy = only_copy(team, user, UID)
+        assert partstat(master(copy), user) == "NEEDS-ACTION"
+        assert "SCHEDULE-STATUS" not in copy
+    assert schedule_status(stored, OUTSIDER) == "1.1"
+    assert outbox_rows(team) == [("REQUEST", OUTSIDER, "queued")]
+    assert inbox_methods(team, ORGANIZER) == []
+
+
+def test_the_whole_conversation(team):
+    assert invite(team).status_code == 201
+    organizer_tag = team.request("GET", MEETING_PATH, user=ORGANIZER).headers["Schedule-Tag"]
+
+    # Adam accepts the series, conditional on the Schedule-Tag he read.
+    adam_path, adam_text = only_copy(team, ADAM, UID)
+    adam_tag = team.request("GET", adam_path, user=ADAM).headers["Schedule-Tag"]
+    accepted = with_partstat(adam_text, ADAM, "ACCEPTED")
+    response = put(team, ADAM, adam_path, accepted, **{"If-Schedule-Tag-Match": adam_tag})
+    assert response.status_code in (201, 204), response.text
+    assert response.headers["Schedule-Tag"] == adam_tag  # his own reply: tag unchanged
+    assert ("REPLY", UID) in inbox_methods(team, ORGANIZER)
+    organizer_text = organizer_copy(team)
+    assert partstat(master(organizer_text), ADAM) == "ACCEPTED"
+    assert schedule_status(master(organizer_text), "mailto:adam@example.org") == "2.0"
+    assert team.request("GET", MEETING_PATH, user=ORGANIZER).headers["Schedule-Tag"] \
+        == organizer_tag  # a processed reply leaves the organizer's tag (§3.2.10)
+    _, bea_text = only_copy(team, BEA, UID)
+    assert partstat(master(bea_text), ADAM) == "ACCEPTED"  # others see it too
+
+    # Bea declines the second meeting only (an override, as Apple writes it).
+    bea_path, bea_text = only_copy(team, BEA, UID)
+    declined_instance = "\r\n".join([
+        "BEGIN:VEVENT", f"UID:{UID}", "DTSTAMP:20261121T090000Z",
+        "RECURRENCE-ID;TZID=Europe/Berlin:20261214T090000",
+        "DTSTART;TZID=Europe/Berlin:20261214T090000",
+        "DTEND;TZID=Europe/Berlin:20261214T100000", "SUMMARY:Weekly sync",
+        "SEQUENCE:0", "LOCATION:Room 1", "ORGANIZER;CN=Olivia:mailto:olivia@example.org",
+        attendee_line(ORGANIZER, "ACCEPTED"), attendee_line(ADAM, "ACCEPTED"),
+        attendee_line(BEA, "DECLINED"), attendee_line(CARL, "NEEDS-ACTION"),
+        "ATTENDEE;PARTSTAT=NEEDS-ACTION:" + OUTSIDER, "END:VEVENT"])
+    with_override = bea_text.replace("END:VCALENDAR", declined_instance + "\r\nEND:VCALENDAR")
+    response = put(team, BEA, bea_path, with_override)
+    assert response.status_code in (201, 204), response.text
+    organizer_text = organizer_copy(team)
+    instance = override(organizer_text, "20261214T080000Z")
+    assert instance is not None, organizer_text
+    assert partstat(instance, BEA) == "DECLINED"
+    assert partstat(master(organizer_text), BEA) == "NEEDS-ACTION"
+
+    # Olivia removes Carl: he gets a CANCEL and his copy is cancelled.
+    response = put(team, ORGANIZER, MEETING_PATH,
+                   without_attendee(organizer_copy(team), CARL))
+    assert response.status_code == 204, response.text
+    assert inbox_methods(team, CARL) == [("CANCEL", UID), ("REQUEST", UID)]
+    _, carl_text = only_copy(team, CARL, UID)
+    assert str(master(carl_text).get("STATUS")) == "CANCELLED"
+
+    # Olivia moves the series an hour later: a reschedule.
+    adam_tag_before = team.request("GET", only_copy(team, ADAM, UID)[0],
+                                   user=ADAM).headers["Schedule-Tag"]
+    moved = moved_by(organizer_copy(team), dt.timedelta(hours=1))
+    response = put(team, ORGANIZER, MEETING_PATH, moved)
+    assert response.status_code == 204, response.text
+    organizer_text = organizer_copy(team)
+    assert int(master(organizer_text)["SEQUENCE"]) >= 1
+    for user in (ADAM, BEA):
+        _, copy = only_copy(team, user, UID)
+        assert master(copy)["DTSTART"].dt.hour == 10
+        assert partstat(master(copy), user) == "NEEDS-ACTION"
+        latest = [master(t) for t in inbox_texts(team, user) if "METHOD:REQUEST" in t]
+        assert any(m["DTSTART"].dt.hour == 10 for m in latest)
+    adam_path, _ = only_copy(team, ADAM, UID)
+    assert team.request("GET", adam_path, user=ADAM).headers["Schedule-Tag"] != adam_tag_before
+
+    # Olivia cancels the meeting by deleting it.
+    assert team.request("DELETE", MEETING_PATH, user=ORGANIZER).status_code in (200, 204)
+    for user in (ADAM, BEA):
+        _, copy = only_copy(team, user, UID)
+        assert all(str(c.get("STATUS")) == "CANCELLED" for c in components(copy)
+                   if c.get("RECURRENCE-ID") is None)
+        assert ("CANCEL", UID) in inbox_methods(team, user)
+    methods = [row[0] for row in outbox_rows(team) if row[1] == OUTSIDER]
+    assert methods[0] == "REQUEST" and methods[-1] == "CANCEL"
+    assert all(row[2] == "queued" for row in outbox_rows(team))
+
+
+def test_an_attendee_may_not_move_the_meeting(team):
+    assert invite(team).status_code == 201
+    adam_path, adam_text = only_copy(team, ADAM, UID)
+    moved = adam_text.replace("T090000", "T150000")
+    response = put(team, ADAM, adam_path, moved)
+    assert response.status_code == 403
+    assert "allowed-attendee-scheduling-object-change" in response.text
+    assert only_copy(team, ADAM, UID)[1] == adam_text
+    assert inbox_methods(team, ORGANIZER) == []
+
+
+def test_a_stale_schedule_tag_is_refused_and_changes_nothing(team):
+    assert invite(team).status_code == 201
+    adam_path, adam_text = only_copy(team, ADAM, UID)
+    accepted = with_partstat(adam_text, ADAM, "ACCEPTED")
+    response = put(team, ADAM, adam_path, accepted, **{"If-Schedule-Tag-Match": '"stale"'})
+    assert response.status_code == 412
+    assert partstat(master(organizer_copy(team)), ADAM) == "NEEDS-ACTION"
+
+
+def test_nobody_puts_into_an_inbox(team):
+    text = meeting("sneaky@example.org", ADAM, [BEA])
+    for user in (ADAM, BEA):
+        response = put(team, user, f"/{BEA}/inbox/sneaky.ics", text)
+        assert response.status_code == 403
+    assert inbox_methods(team, BEA) == []
+
+
+def test_only_the_owner_reads_an_inbox(team):
+    assert invite(team).status_code == 201
+    response = team.request("PROPFIND", f"/{ADAM}/inbox/", user=BEA, headers={"Depth": "1"})
+    assert response.status_code == 403
+
+
+def thunderbird_meeting(schedule_agent: str = "") -> str:
+    """An invitation as Thunderbird 128 writes it; without auto-schedule on
+    the server it marks every attendee SCHEDULE-AGENT=CLIENT and mails the
+    invitations itself."""
+    agent = f";SCHEDULE-AGENT={schedule_agent}" if schedule_agent else ""
+    return "\r\n".join([
+        "BEGIN:VCALENDAR", "PRODID:-//Mozilla.org/NONSGML Mozilla Calendar V1.1//EN",
+        "VERSION:2.0", "BEGIN:VEVENT", "CREATED:20261120T101500Z",
+        "LAST-MODIFIED:20261120T101600Z", "DTSTAMP:20261120T101600Z",
+        "UID:5a0f6c2e-1b7d-4c55-9f1e-tb-review@example.org", "SUMMARY:Design review",
+        "ORGANIZER;RSVP=TRUE;CN=Olivia;PARTSTAT=ACCEPTED;ROLE=CHAIR:mailto:olivia@example.org",
+        f"ATTENDEE;RSVP=TRUE;PARTSTAT=NEEDS-ACTION;ROLE=REQ-PARTICIPANT{agent}:mailto:adam@example.org",
+        f"ATTENDEE;RSVP=TRUE;PARTSTAT=NEEDS-ACTION;ROLE=REQ-PARTICIPANT{agent}:{OUTSIDER}",
+        "DTSTART:20261208T140000Z", "DTEND:20261208T150000Z", "TRANSP:OPAQUE",
+        "X-MOZ-SEND-INVITATIONS:TRUE", "X-MOZ-SEND-INVITATIONS-UNDISCLOSED:FALSE",
+        "SEQUENCE:0", "END:VEVENT", "END:VCALENDAR", ""])
+
+
+def test_thunderbird_scheduling_itself_gets_nothing_sent_by_the_server(team):
+    response = put(team, ORGANIZER, "/olivia/default/review.ics",
+                   thunderbird_meeting("CLIENT"))
+    assert response.status_code == 201, response.text
+    assert inbox_methods(team, ADAM) == []
+    assert outbox_rows(team) == []
+
+
+def test_thunderbird_leaving_scheduling_to_the_server_gets_it_done(team):
+    response = put(team, ORGANIZER, "/olivia/default/review.ics", thunderbird_meeting())
+    assert response.status_code == 201, response.text
+    assert inbox_methods(team, ADAM) == [
+        ("REQUEST", "5a0f6c2e-1b7d-4c55-9f1e-tb-review@example.org")]
+    assert outbox_rows(team) == [("REQUEST", OUTSIDER, "queued")]
