@@ -21,7 +21,7 @@ from kalend.storage_plugin import schema
 #: Collection names inside a home.
 INBOX = "inbox"
 OUTBOX = "outbox"
-DEFAULT_CALENDAR = "calendar"
+DEFAULT_CALENDAR = "default"
 #: The collection property that marks a scheduling collection.
 SCHEDULE_PROPERTY = "kalend:schedule"
 #: The inbox property naming the default calendar (§9.2), as a path.
