@@ -54,9 +54,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--keep-data", action="store_true",
                    help="keep the run's server folders under bench/.work (kept anyway "
                         "when something failed)")
-    p.add_argument("--load-mode", choices=["put", "collection"], default="put",
-                   help="load kalend by parallel PUTs (4 clients, default) or by one "
-                        "whole-collection PUT per calendar")
+    p.add_argument("--load-mode", choices=["put", "collection", "import"], default="put",
+                   help="load kalend by parallel PUTs (4 clients, default), by one "
+                        "whole-collection PUT per calendar, or with `kalend import` "
+                        "(the bulk path; use it for 100k)")
     args = p.parse_args(argv)
     quick = args.quick
     defaults = {"reps": 3 if quick else 7, "warmup": 1,
@@ -200,7 +201,8 @@ def run_size(n: int, args: argparse.Namespace, versions: dict[str, str]) -> Path
     add("first_week_query", "first week query after start (cold)", "s",
         {name: measure.summarise(s) for name, s in cold.items()})
     add("load", "load the workload (Radicale: write files; kalend: "
-        + ("parallel PUTs)" if args.load_mode == "put" else "collection PUT)"), "s", load)
+        + {"put": "parallel PUTs)", "collection": "collection PUT)",
+           "import": "kalend import)"}[args.load_mode], "s", load)
     add("rss_after_queries", "server RSS after the queries", "MB", rss_queries)
     add("rss_end", "server RSS after the PUT rows", "MB", rss_end)
     order = ["load", "first_week_query", *(r.key for r in measure.READ_ROWS),

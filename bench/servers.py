@@ -240,7 +240,7 @@ class KalendServer(Server):
 
     def _kalend(self, *args: str) -> None:
         subprocess.run([str(self.kalend), *args, "--config", str(self.config)],
-                       check=True, capture_output=True, timeout=300, cwd=self.root)
+                       check=True, capture_output=True, timeout=7200, cwd=self.root)
 
     def prepare(self, workload: wl.Workload) -> None:
         if self.backend == "postgresql":
@@ -266,7 +266,13 @@ class KalendServer(Server):
         targets = [(wl.USER, workload.events)] + list(workload.busy.items())
         for user, events in targets:
             url = f"{self.base}/{user}/{wl.CALENDAR}/"
-            if self.load_mode == "collection":
+            if self.load_mode == "import":
+                # kalend import: the bulk path for existing calendars.
+                source = self.root / f"import-{user}.ics"
+                source.write_text("".join(e.text for e in events), encoding="utf-8")
+                self._kalend("import", f"{user}/{wl.CALENDAR}", str(source))
+                source.unlink()
+            elif self.load_mode == "collection":
                 # One whole-collection PUT (RFC 4918 PUT on the collection URL,
                 # which Radicale treats as an import): one transaction.
                 r = requests.put(url, data=wl.as_collection(events).encode(),

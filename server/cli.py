@@ -167,6 +167,35 @@ def cmd_maintain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    from kalend.server.calendar_import import import_objects, split_objects
+    from kalend.storage_plugin import Storage
+
+    storage = Storage(_load(args))
+
+    def objects():
+        for name in args.files:
+            try:
+                with open(name, encoding="utf-8") as handle:
+                    text = handle.read()
+            except OSError as exc:
+                raise CommandError(f"cannot read {name}: {exc.strerror}") from exc
+            except UnicodeDecodeError as exc:
+                raise CommandError(f"{name} is not UTF-8 text") from exc
+            try:
+                yield from split_objects(text)
+            except ValueError as exc:
+                raise CommandError(f"{name}: {exc}; nothing after it imported") from exc
+
+    try:
+        report = import_objects(storage, args.target, objects(), args.name or "")
+    except ValueError as exc:
+        raise CommandError(str(exc)) from exc
+    print(f"kalend: imported into {args.target.strip('/')}: {report.created} new, "
+          f"{report.replaced} replaced")
+    return 0
+
+
 def cmd_config_defaults(_args: argparse.Namespace) -> int:
     sys.stdout.write(kalend_config.render_defaults())
     return 0
@@ -269,6 +298,17 @@ def build_parser() -> argparse.ArgumentParser:
                                             "[storage] sync_token_retention_days.")
     _add_config(maintain)
     maintain.set_defaults(func=cmd_maintain)
+    importer = verbs.add_parser(
+        "import", help="load .ics files into a calendar",
+        description="Store every calendar object of the files (an export of a whole "
+                    "calendar, or one object per file) in USER/CALENDAR, creating "
+                    "it if needed; objects with a UID already there are replaced. "
+                    "Imported objects are stored, not scheduled: no invitations go out.")
+    importer.add_argument("target", metavar="USER/CALENDAR")
+    importer.add_argument("files", nargs="+", metavar="FILE")
+    importer.add_argument("--name", help="display name of a calendar created by the import")
+    _add_config(importer)
+    importer.set_defaults(func=cmd_import)
     config = verbs.add_parser("config", help="print every option with its default",
                               description="Print a configuration file listing every "
                                           "option, its default and what it does.")

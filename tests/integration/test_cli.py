@@ -19,6 +19,7 @@ import time
 import bcrypt
 import pytest
 import requests
+from dav_support import fixture_text
 from kalend_testing import write_config
 from sqlalchemy import inspect, text
 
@@ -80,7 +81,7 @@ COMMANDS = _command_lines(build_parser())
 def test_every_documented_verb_is_known():
     # The README's table of commands; new verbs may be added, none may vanish.
     for verb in [("serve",), ("user", "add"), ("user", "list"), ("user", "passwd"),
-                 ("db", "upgrade"), ("db", "status"), ("config",)]:
+                 ("db", "upgrade"), ("db", "status"), ("config",), ("import",)]:
         assert verb in COMMANDS
 
 
@@ -461,3 +462,54 @@ def test_serve_with_config_prints_masked_database_and_stops_on_sigterm(
     assert make_url(database_url).render_as_string(hide_password=True) in output
     assert code == 0, output
     assert "stopped" in output
+
+
+# -- import ---------------------------------------------------------------------------
+
+
+def _rows(database_url: str, sql: str) -> list[tuple]:
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return [tuple(r) for r in connection.execute(text(sql))]
+    finally:
+        engine.dispose()
+
+
+def test_user_add_creates_the_home_with_inbox_outbox_and_default_calendar(cli_config,
+                                                                          database_url):
+    assert kalend_cli("user", "add", "erin", "--password", "pw",
+                      "--config", cli_config).returncode == 0
+    assert _rows(database_url, "SELECT path FROM collection WHERE owner = 'erin' "
+                               "ORDER BY path") == [("erin",), ("erin/default",),
+                                                    ("erin/inbox",), ("erin/outbox",)]
+
+
+def test_import_splits_an_export_and_indexes_every_object(cli_config, database_url, tmp_path):
+    export = tmp_path / "export.ics"
+    export.write_text(fixture_text("calendars/google-export-recurring-with-exceptions.ics")
+                      + fixture_text("calendars/outlook-export-recurring.ics"),
+                      encoding="utf-8")
+    first = kalend_cli("import", "frank/work", str(export), "--name", "Work",
+                       "--config", cli_config)
+    again = kalend_cli("import", "frank/work", str(export), "--config", cli_config)
+
+    assert first.returncode == 0, first.stderr
+    assert "2 new, 0 replaced" in first.stdout
+    assert "0 new, 2 replaced" in again.stdout
+    (items, indexed), = _rows(database_url,
+                              "SELECT COUNT(*), SUM(CASE WHEN occ_from <= occ_until "
+                              "THEN 1 ELSE 0 END) FROM item")
+    assert (items, indexed) == (2, 2)
+    assert _rows(database_url, "SELECT COUNT(*) FROM occurrence")[0][0] > 2
+    (props,), = _rows(database_url, "SELECT props FROM collection WHERE path = 'frank/work'")
+    assert '"D:displayname": "Work"' in props
+
+
+def test_import_of_a_file_without_calendar_exits_2_and_stores_nothing(cli_config, database_url,
+                                                                      tmp_path):
+    broken = tmp_path / "notes.ics"
+    broken.write_text("just some notes\n", encoding="utf-8")
+    result = kalend_cli("import", "frank/work", str(broken), "--config", cli_config)
+    assert_refused(result, "notes.ics", "no VCALENDAR")
+    assert _rows(database_url, "SELECT COUNT(*) FROM item") == [(0,)]
