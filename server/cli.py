@@ -116,6 +116,14 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_group_set(args: argparse.Namespace) -> int:
+    configuration = _load(args)
+    group, members = users.set_group(_engine(configuration), args.address, args.members)
+    shown = ", ".join(members) if members else "nobody (group removed)"
+    print(f"kalend: group {group[len('mailto:'):]}: {shown}")
+    return 0
+
+
 def cmd_user_list(args: argparse.Namespace) -> int:
     configuration = _load(args)
     engine = _engine(configuration)
@@ -274,6 +282,19 @@ def build_parser() -> argparse.ArgumentParser:
                         help="replace the user's addresses (repeatable)")
     _add_config(passwd)
     passwd.set_defaults(func=cmd_user_passwd)
+
+    group = verbs.add_parser("group", help="manage group addresses for scheduling",
+                             description="Manage group calendar users: an invitation "
+                                         "to a group's address (CUTYPE=GROUP) is "
+                                         "delivered to each member.")
+    group_verbs = group.add_subparsers(dest="group_verb", metavar="ACTION", required=True)
+    group_set = group_verbs.add_parser("set", help="set a group's members",
+                                       description="Set the members of the group with "
+                                                   "this e-mail address (none: remove it).")
+    group_set.add_argument("address")
+    group_set.add_argument("members", nargs="*", metavar="USER")
+    _add_config(group_set)
+    group_set.set_defaults(func=cmd_group_set)
 
     db = verbs.add_parser("db", help="database schema migrations",
                           description="Manage the database schema.")

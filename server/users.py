@@ -149,3 +149,24 @@ def list_users(engine: Engine, htpasswd_path: str) -> list[User]:
         addresses.setdefault(principal, []).append(address)
     names = list(dict.fromkeys(read_logins(htpasswd_path) + sorted(addresses)))
     return [User(n, tuple(addresses.get(n, ()))) for n in names]
+
+
+def set_group(engine: Engine, address: str, members: Iterable[str]) -> tuple[str, list[str]]:
+    """Make ``address`` a group whose invitations reach each member
+    (RFC 6638 §3.2.1.1, an ATTENDEE with CUTYPE=GROUP); no members removes
+    the group. A group address is nobody's own address."""
+    group = normalise_address(address)
+    names = [check_name(m) for m in dict.fromkeys(members)]
+    with engine.begin() as connection:
+        owner = connection.execute(
+            select(schema.calendar_user.c.principal)
+            .where(schema.calendar_user.c.address == group)).scalar()
+        if owner is not None:
+            raise UserError(f"address {group[7:]} belongs to user {owner!r}; "
+                            "a group needs an address of its own")
+        connection.execute(delete(schema.group_member)
+                           .where(schema.group_member.c.address == group))
+        if names:
+            connection.execute(insert(schema.group_member),
+                               [{"address": group, "member": n} for n in names])
+    return group, names

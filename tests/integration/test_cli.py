@@ -513,3 +513,18 @@ def test_import_of_a_file_without_calendar_exits_2_and_stores_nothing(cli_config
     result = kalend_cli("import", "frank/work", str(broken), "--config", cli_config)
     assert_refused(result, "notes.ics", "no VCALENDAR")
     assert _rows(database_url, "SELECT COUNT(*) FROM item") == [(0,)]
+
+
+def test_group_set_records_members_and_refuses_a_users_own_address(cli_config, database_url):
+    assert kalend_cli("user", "add", "gina", "--password", "pw", "--email", "gina@example.org",
+                      "--config", cli_config).returncode == 0
+    made = kalend_cli("group", "set", "Design@Example.org", "gina", "hal",
+                      "--config", cli_config)
+    assert made.returncode == 0, made.stderr
+    assert _rows(database_url, "SELECT address, member FROM group_member ORDER BY member") == [
+        ("mailto:design@example.org", "gina"), ("mailto:design@example.org", "hal")]
+    refused = kalend_cli("group", "set", "gina@example.org", "hal", "--config", cli_config)
+    assert_refused(refused, "gina@example.org", "belongs to user 'gina'")
+    removed = kalend_cli("group", "set", "design@example.org", "--config", cli_config)
+    assert removed.returncode == 0 and "group removed" in removed.stdout
+    assert _rows(database_url, "SELECT COUNT(*) FROM group_member") == [(0,)]

@@ -229,3 +229,17 @@ def test_thunderbird_leaving_scheduling_to_the_server_gets_it_done(team):
     assert inbox_methods(team, ADAM) == [
         ("REQUEST", "5a0f6c2e-1b7d-4c55-9f1e-tb-review@example.org")]
     assert outbox_rows(team) == [("REQUEST", OUTSIDER, "queued")]
+
+
+def test_an_invitation_to_a_group_reaches_each_member(team):
+    from kalend.server import users
+
+    users.set_group(team.engine, "design@example.org", [ADAM, BEA])
+    group = "ATTENDEE;CUTYPE=GROUP;CN=Design;PARTSTAT=NEEDS-ACTION:mailto:design@example.org"
+    response = put(team, ORGANIZER, MEETING_PATH, meeting(UID, ORGANIZER, [group]))
+    assert response.status_code == 201, response.text
+    for user in (ADAM, BEA):
+        assert inbox_methods(team, user) == [("REQUEST", UID)]
+        only_copy(team, user, UID)
+    assert inbox_methods(team, CARL) == []
+    assert schedule_status(master(organizer_copy(team)), "mailto:design@example.org") == "1.2"
