@@ -12,6 +12,7 @@ import io
 import logging
 import posixpath
 from http import client
+from urllib.parse import unquote, urlparse
 
 from radicale import httputils, types
 from radicale.app.base import ApplicationBase
@@ -90,6 +91,21 @@ class ApplicationPartSchedulingWrites(ApplicationBase):
             # RFC 4791 §5.3.4: the stored object differs from the one sent.
             headers.pop("ETag", None)
         return status, headers, answer, xml
+
+    def do_MOVE(self, environ: types.WSGIEnviron, base_prefix: str, path: str,
+                user: str, user_groups: set, request_info: dict) -> types.WSGIResponse:
+        """A move inside one's home schedules nothing (the object is the
+        same; its Schedule-Tag moves with the row); a move into or out of a
+        scheduling collection is refused like a PUT there."""
+        destination = urlparse(environ.get("HTTP_DESTINATION", "")).path
+        target = unquote(destination)[len(base_prefix):] if destination.startswith(
+            base_prefix) else ""
+        if schedule_collection_of(target) or schedule_collection_of(path) == "outbox":
+            logger.info("MOVE %r -> %r refused: scheduling collections", path, target)
+            return self._webdav_error_response(client.FORBIDDEN, "D:resource-must-be-null",
+                                               request_info)
+        return super().do_MOVE(environ, base_prefix, path,  # type: ignore[misc]
+                               user, user_groups, request_info)
 
     def do_DELETE(self, environ: types.WSGIEnviron, base_prefix: str, path: str,
                   user: str, user_groups: set, request_info: dict) -> types.WSGIResponse:

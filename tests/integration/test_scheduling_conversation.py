@@ -243,3 +243,31 @@ def test_an_invitation_to_a_group_reaches_each_member(team):
         only_copy(team, user, UID)
     assert inbox_methods(team, CARL) == []
     assert schedule_status(master(organizer_copy(team)), "mailto:design@example.org") == "1.2"
+
+
+def test_moving_a_meeting_between_ones_calendars_schedules_nothing(team):
+    assert invite(team).status_code == 201
+    tag = team.request("GET", MEETING_PATH, user=ORGANIZER).headers["Schedule-Tag"]
+    made = team.request("MKCOL", "/olivia/work/", user=ORGANIZER, headers={
+        "Content-Type": "application/xml"}, body=(
+        '<?xml version="1.0"?><D:mkcol xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">'
+        "<D:set><D:prop><D:resourcetype><D:collection/><C:calendar/></D:resourcetype>"
+        "</D:prop></D:set></D:mkcol>"))
+    assert made.status_code == 201, made.text
+    inbox_before = inbox_methods(team, ADAM)
+
+    moved = team.request("MOVE", MEETING_PATH, user=ORGANIZER,
+                         headers={"Destination": team.url.rstrip("/") + "/olivia/work/w.ics"})
+
+    assert moved.status_code == 201, moved.text
+    assert team.request("GET", "/olivia/work/w.ics",
+                        user=ORGANIZER).headers["Schedule-Tag"] == tag
+    assert inbox_methods(team, ADAM) == inbox_before
+
+
+def test_nothing_is_moved_into_an_inbox(team):
+    assert invite(team).status_code == 201
+    refused = team.request("MOVE", MEETING_PATH, user=ORGANIZER,
+                           headers={"Destination": team.url.rstrip("/") + "/olivia/inbox/x.ics"})
+    assert refused.status_code == 403
+    assert team.request("GET", MEETING_PATH, user=ORGANIZER).status_code == 200
