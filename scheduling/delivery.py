@@ -31,7 +31,7 @@ logger = logging.getLogger("kalend.scheduling")
 DELIVERED = "1.2"
 QUEUED = "1.1"
 INVALID_ADDRESS = "3.7"
-NO_AUTHORITY = "5.3"
+DELIVERY_FAILED = "5.1"
 
 
 @dataclass(frozen=True)
@@ -77,8 +77,18 @@ class Deliverer:
     def deliver(self, message: itip.ItipMessage) -> str:
         targets = self._local_principals(message.recipient)
         if targets:
-            for principal in targets:
-                self._deliver_locally(principal, message)
+            # A savepoint per recipient: one recipient whose calendar cannot
+            # take the message (a database fault, a broken copy) gets 5.1 and
+            # the others, and the organizer's own write, still go through.
+            try:
+                with self._conn.begin_nested():
+                    for principal in targets:
+                        self._deliver_locally(principal, message)
+            except Exception:
+                logger.exception("iTIP %s from %s to %s could not be delivered (%s)",
+                                 message.method, message.sender, message.recipient,
+                                 message.uid)
+                return DELIVERY_FAILED
             return DELIVERED
         if not is_mailto(message.recipient):
             logger.info("iTIP %s for %s not delivered: not a mailto: address",

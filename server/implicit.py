@@ -41,6 +41,7 @@ class ImplicitScheduler:
     old_text: str | None = None
     old_tag: str | None = None
     addresses: list[str] = field(default_factory=list)
+    planned_statuses: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         parent, self.href = posixpath.split(self.path.strip("/"))
@@ -77,6 +78,7 @@ class ImplicitScheduler:
             self.tag_changes = plan.significant or self.old_text is None
             deliverer = self._deliverer()
             statuses = {m.recipient: deliverer.status_for(m.recipient) for m in plan.messages}
+            self.planned_statuses = statuses
             stored = plan.text or new_text
             return itip.set_schedule_status(stored, statuses) if statuses else stored
         self.messages = itip.attendee_changes(self.old_text, new_text, address)
@@ -121,6 +123,13 @@ class ImplicitScheduler:
         if not stored:
             return None
         collection = self.storage.collection_at(self.collection_path)
+        missed = {r: s for r, s in statuses.items()
+                  if self.role == "organizer" and self.planned_statuses.get(r) != s}
+        if missed:
+            # A delivery failed after the copy was written with the status
+            # it was expected to get: the copy says what really happened.
+            text = collection.text_of(self.href) or ""
+            collection.put_text(self.href, itip.set_schedule_status(text, missed))
         tag = new_schedule_tag() if self.tag_changes or not self.old_tag else self.old_tag
         collection.set_schedule_tag(self.href, tag)
         return tag

@@ -27,6 +27,7 @@ from scheduling_support import (
     with_partstat,
     without_attendee,
 )
+from sqlalchemy import text
 
 UID = "weekly-sync-7f3a@example.org"
 ORGANIZER, ADAM, BEA, CARL = "olivia", "adam", "bea", "carl"
@@ -271,3 +272,82 @@ def test_nothing_is_moved_into_an_inbox(team):
                            headers={"Destination": team.url.rstrip("/") + "/olivia/inbox/x.ics"})
     assert refused.status_code == 403
     assert team.request("GET", MEETING_PATH, user=ORGANIZER).status_code == 200
+
+
+def _fail_item_writes_for(server, owner: str) -> None:
+    """A real database fault in one recipient's calendar: their rows refuse inserts."""
+    with server.engine.begin() as connection:
+        if server.engine.dialect.name == "postgresql":
+            connection.execute(text(
+                "CREATE FUNCTION kalend_test_refuse() RETURNS trigger AS $$ BEGIN "
+                f"IF NEW.collection_id IN (SELECT id FROM collection WHERE owner = '{owner}') "
+                "THEN RAISE EXCEPTION 'disk on fire'; END IF; RETURN NEW; END $$ "
+                "LANGUAGE plpgsql"))
+            connection.execute(text(
+                "CREATE TRIGGER kalend_test_refuse BEFORE INSERT ON item "
+                "FOR EACH ROW EXECUTE FUNCTION kalend_test_refuse()"))
+        else:
+            connection.execute(text(
+                "CREATE TRIGGER kalend_test_refuse BEFORE INSERT ON item WHEN "
+                f"NEW.collection_id IN (SELECT id FROM collection WHERE owner = '{owner}') "
+                "BEGIN SELECT RAISE(ABORT, 'disk on fire'); END"))
+
+
+def _restore_item_writes(server) -> None:
+    with server.engine.begin() as connection:
+        if server.engine.dialect.name == "postgresql":
+            connection.execute(text("DROP TRIGGER IF EXISTS kalend_test_refuse ON item"))
+            connection.execute(text("DROP FUNCTION IF EXISTS kalend_test_refuse()"))
+        else:
+            connection.execute(text("DROP TRIGGER IF EXISTS kalend_test_refuse"))
+
+
+def test_a_recipient_whose_calendar_fails_gets_5_1_and_the_others_are_invited(team):
+    _fail_item_writes_for(team, ADAM)
+    try:
+        response = put(team, ORGANIZER, MEETING_PATH, meeting(UID, ORGANIZER, [ADAM, BEA]))
+    finally:
+        _restore_item_writes(team)
+    assert response.status_code == 201, response.text
+    stored = master(organizer_copy(team))
+    assert schedule_status(stored, "mailto:adam@example.org") == "5.1"
+    assert schedule_status(stored, "mailto:bea@example.org") == "1.2"
+    assert inbox_methods(team, ADAM) == []
+    assert inbox_methods(team, BEA) == [("REQUEST", UID)]
+
+
+def test_a_second_scheduling_object_with_the_same_uid_is_refused(team):
+    assert invite(team).status_code == 201
+    response = put(team, ORGANIZER, "/olivia/default/copy.ics",
+                   meeting(UID, ORGANIZER, [ADAM]))
+    assert response.status_code == 403
+    assert "unique-scheduling-object-resource" in response.text
+    assert team.request("GET", "/olivia/default/copy.ics", user=ORGANIZER).status_code == 404
+
+
+def test_an_attendee_deleting_the_meeting_declines_unless_told_not_to_reply(team):
+    assert invite(team).status_code == 201
+    adam_path, _ = only_copy(team, ADAM, UID)
+    bea_path, _ = only_copy(team, BEA, UID)
+
+    quiet = team.request("DELETE", bea_path, user=BEA, headers={"Schedule-Reply": "F"})
+    declined = team.request("DELETE", adam_path, user=ADAM)
+
+    assert quiet.status_code in (200, 204) and declined.status_code in (200, 204)
+    stored = master(organizer_copy(team))
+    assert partstat(stored, ADAM) == "DECLINED"
+    assert partstat(stored, BEA) == "NEEDS-ACTION"
+    assert inbox_methods(team, ORGANIZER) == [("REPLY", UID)]
+
+
+def test_schedule_force_send_re_invites_without_a_change_and_is_not_stored(team):
+    assert invite(team).status_code == 201
+    forced = organizer_copy(team).replace("mailto:adam@example.org",
+                                          "mailto:adam@example.org", 1)
+    forced = forced.replace("CN=Adam;", "CN=Adam;SCHEDULE-FORCE-SEND=REQUEST;", 1)
+    assert "SCHEDULE-FORCE-SEND" in forced
+    response = put(team, ORGANIZER, MEETING_PATH, forced)
+    assert response.status_code == 204, response.text
+    assert inbox_methods(team, ADAM) == [("REQUEST", UID), ("REQUEST", UID)]
+    assert inbox_methods(team, BEA) == [("REQUEST", UID)]
+    assert "SCHEDULE-FORCE-SEND" not in organizer_copy(team)
