@@ -21,7 +21,9 @@ from radicale import pathutils
 from sqlalchemy import insert
 
 from kalend.scheduling import itip
-from kalend.scheduling.addresses import is_mailto, normalize
+from kalend.scheduling.addresses import is_mailto
+from kalend.scheduling.objects import parse_object
+from kalend.scheduling.participants import attendee_addresses
 from kalend.storage_plugin import principals, schema
 from kalend.storage_plugin.transaction import current_connection
 
@@ -160,7 +162,7 @@ class Deliverer:
         """Other local attendees see the new participation statuses; their
         own PARTSTAT and alarms stay (``apply_request`` keeps them)."""
         refreshed = _as_request(organizer_text)
-        for address in _attendee_addresses(organizer_text):
+        for address in _attendee_addresses_of(organizer_text):
             if address in skip:
                 continue
             for principal in self._local_principals(address):
@@ -206,13 +208,8 @@ def _as_request(text: str) -> str:
     return calendar.to_ical().decode("utf-8")
 
 
-def _attendee_addresses(text: str) -> list[str]:
-    calendar = icalendar.Calendar.from_ical(text)
-    found: dict[str, None] = {}
-    for component in calendar.walk():
-        if component.name not in ("VEVENT", "VTODO"):
-            continue
-        attendees = component.get("ATTENDEE", [])
-        for attendee in attendees if isinstance(attendees, list) else [attendees]:
-            found[normalize(str(attendee))] = None
-    return list(found)
+def _attendee_addresses_of(text: str) -> list[str]:
+    found: list[str] = []
+    for component in parse_object(text).components:
+        found.extend(a for a in attendee_addresses(component) if a not in found)
+    return found
