@@ -187,7 +187,7 @@ def _sync_after(changes: int) -> Callable[[Server, Context], Sample]:
         cursor = ctx.change_cursor.get(target.name, 0)
         generation = ctx.generation.get(target.name, 0) + 1
         ctx.generation[target.name] = generation
-        events = ctx.workload.events
+        events = ctx.workload.own_events
         chosen = [wl.modified(events[(cursor + i) % len(events)], generation)
                   for i in range(changes)]
         ctx.change_cursor[target.name] = cursor + changes

@@ -25,6 +25,7 @@ grows with N, as a calendar grows with years of history.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import random
 from dataclasses import dataclass, field
 
@@ -92,6 +93,13 @@ class Workload:
 
     def principals(self) -> list[str]:
         return [USER, *self.busy]
+
+    @functools.cached_property
+    def own_events(self) -> list[Event]:
+        """The events without an ORGANIZER: the ones the sync rounds retitle.
+        In a meeting organised by someone else the user is an attendee, and
+        RFC 6638 §3.2.2.1 lets an attendee change only their own answer."""
+        return [e for e in self.events if "\nORGANIZER" not in e.text]
 
 
 def span_for(n: int, spread: str) -> tuple[dt.datetime, dt.datetime]:
