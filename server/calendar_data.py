@@ -20,6 +20,7 @@ from dataclasses import replace
 import icalendar
 import recurring_ical_events
 
+from kalend.server.ical_dates import utc_value
 from kalend.storage_plugin import occurrences as occ
 
 UTC = dt.UTC
@@ -176,16 +177,44 @@ def _period_overlaps(period, start: int, end: int) -> bool:
 def freebusy_calendar(periods: list[tuple[int, int, str]], start: int, end: int,
                       now: dt.datetime | None = None) -> str:
     """The VCALENDAR with one VFREEBUSY a free-busy-query answers (§7.10)."""
-    calendar = icalendar.Calendar()
-    calendar.add("VERSION", "2.0")
-    calendar.add("PRODID", "-//kalend//free-busy//EN")
-    freebusy = icalendar.cal.FreeBusy()
-    freebusy.add("DTSTAMP", (now or dt.datetime.now(UTC)).replace(microsecond=0))
-    freebusy.add("DTSTART", occ.from_seconds(start))
-    freebusy.add("DTEND", occ.from_seconds(end))
+    return vfreebusy_text([], periods, start, end, now=now)
+
+
+def vfreebusy_text(properties: list[str], periods: list[tuple[int, int, str]], start: int,
+                   end: int, method: str | None = None, now: dt.datetime | None = None) -> str:
+    """A VCALENDAR holding one VFREEBUSY (RFC 5545 §3.6.4), written as text.
+
+    Written here rather than with icalendar: a month of a busy calendar is
+    fifty periods, and icalendar spends about 15 ms serialising them, which
+    for a free-busy lookup of twenty attendees was most of the answer's time.
+    ``properties`` are extra content lines (UID, ORGANIZER, ATTENDEE).
+    """
+    stamp = int((now or dt.datetime.now(UTC)).timestamp())
+    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//kalend//free-busy//EN"]
+    if method:
+        lines.append(f"METHOD:{method}")
+    lines += ["BEGIN:VFREEBUSY", *properties, f"DTSTAMP:{utc_value(stamp)}",
+              f"DTSTART:{utc_value(start)}", f"DTEND:{utc_value(end)}"]
     for period_start, period_end, fbtype in periods:
-        params = None if fbtype == occ.BUSY else {"FBTYPE": fbtype}
-        freebusy.add("FREEBUSY", (occ.from_seconds(period_start), occ.from_seconds(period_end)),
-                     parameters=params)
-    calendar.add_component(freebusy)
-    return calendar.to_ical().decode("utf-8")
+        parameter = "" if fbtype == occ.BUSY else f";FBTYPE={fbtype}"
+        lines.append(f"FREEBUSY{parameter}:{utc_value(period_start)}/{utc_value(period_end)}")
+    lines += ["END:VFREEBUSY", "END:VCALENDAR", ""]
+    return "\r\n".join(fold(line) for line in lines)
+
+
+def fold(line: str) -> str:
+    """RFC 5545 §3.1: lines longer than 75 octets continue on lines that
+    begin with a space, never splitting a UTF-8 character."""
+    encoded = line.encode("utf-8")
+    if len(encoded) <= 75:
+        return line
+    parts, current, size = [], [], 0
+    for char in line:
+        width = len(char.encode("utf-8"))
+        if size + width > (75 if not parts else 74):
+            parts.append("".join(current))
+            current, size = [], 0
+        current.append(char)
+        size += width
+    parts.append("".join(current))
+    return "\r\n ".join(parts)

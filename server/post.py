@@ -20,8 +20,7 @@ from radicale import types
 from radicale.app.base import ApplicationBase
 
 from kalend.scheduling.addresses import is_mailto, normalize
-from kalend.server import request_checks
-from kalend.storage_plugin import occurrences as occ
+from kalend.server import calendar_data, request_checks
 from kalend.storage_plugin import principals
 from kalend.storage_plugin.freebusy import busy_periods, principal_calendar_ids
 from kalend.storage_plugin.transaction import current_connection
@@ -127,20 +126,7 @@ def _attendees(request: icalendar.cal.Component) -> list:
 def _freebusy_reply(request: icalendar.cal.Component, attendee, periods, start: int,
                     end: int) -> str:
     """The VFREEBUSY REPLY of one recipient (RFC 5546 §3.3.2)."""
-    calendar = icalendar.Calendar()
-    calendar.add("VERSION", "2.0")
-    calendar.add("PRODID", "-//kalend//scheduling//EN")
-    calendar.add("METHOD", "REPLY")
-    reply = icalendar.cal.FreeBusy()
+    properties = [f"ORGANIZER:{request['ORGANIZER']}", f"ATTENDEE:{attendee}"]
     if request.get("UID") is not None:
-        reply.add("UID", str(request["UID"]))
-    reply.add("DTSTAMP", dt.datetime.now(UTC).replace(microsecond=0))
-    reply.add("DTSTART", occ.from_seconds(start))
-    reply.add("DTEND", occ.from_seconds(end))
-    reply["ORGANIZER"] = request["ORGANIZER"]
-    reply["ATTENDEE"] = attendee
-    for period_start, period_end, fbtype in periods:
-        reply.add("FREEBUSY", (occ.from_seconds(period_start), occ.from_seconds(period_end)),
-                  parameters={"FBTYPE": fbtype})
-    calendar.add_component(reply)
-    return calendar.to_ical().decode("utf-8")
+        properties.insert(0, f"UID:{request['UID']}")
+    return calendar_data.vfreebusy_text(properties, periods, start, end, method="REPLY")
