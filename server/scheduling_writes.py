@@ -60,7 +60,8 @@ class ApplicationPartSchedulingWrites(ApplicationBase):
                                                request_info)
         if path.endswith("/") or not user:
             return delegate(environ, base_prefix, path, user, user_groups, request_info)
-        text = request_checks.buffer_body(environ).decode(self._encoding, "replace")
+        charset = request_checks.request_charset(environ, self._encoding)
+        text = request_checks.buffer_body(environ).decode(charset, "replace")
         storage = self._storage
         try:
             with transaction(storage.engine, "w", [lock_scope(path)]):
@@ -68,9 +69,10 @@ class ApplicationPartSchedulingWrites(ApplicationBase):
                 scheduler.check_schedule_tag(environ.get("HTTP_IF_SCHEDULE_TAG_MATCH"))
                 stored = scheduler.plan_put(text)
                 if stored != text:
-                    raw = stored.encode(self._encoding)
+                    raw = stored.encode("utf-8")
                     environ["wsgi.input"] = io.BytesIO(raw)
                     environ["CONTENT_LENGTH"] = str(len(raw))
+                    environ["CONTENT_TYPE"] = "text/calendar; charset=utf-8"
                 status, headers, answer, xml = delegate(environ, base_prefix, path, user,
                                                         user_groups, request_info)
                 if status not in (client.CREATED, client.NO_CONTENT):
