@@ -99,11 +99,15 @@ def serve(configuration: radicale_config.Configuration,
     configuration.update({"server": {"_internal_server": "True"}}, "kalend serve",
                          privileged=True)
     application = Application(configuration)
-    # The modules, the configuration and the compiled statements live as long
-    # as the process; moved out of the collector's reach, a full collection
-    # during a request scans only what requests allocate.
-    gc.collect()
-    gc.freeze()
+    if threading.current_thread() is threading.main_thread():
+        # `kalend serve` owns the process: the modules, the configuration and
+        # the compiled statements live as long as it does; moved out of the
+        # collector's reach, a full collection during a request scans only
+        # what requests allocate. (Not when embedded in another program's
+        # thread, e.g. the tests: freezing its objects would keep its
+        # garbage, and the database connections that garbage holds, forever.)
+        gc.collect()
+        gc.freeze()
     servers = _bind(hosts or configuration.get("server", "hosts"),
                     configuration.get("server", "timeout"))
     for server in servers:
