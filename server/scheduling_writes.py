@@ -15,7 +15,7 @@ from http import client
 from urllib.parse import unquote, urlparse
 
 from radicale import httputils, types
-from radicale.app.base import ApplicationBase
+from radicale.app.base import Access, ApplicationBase
 
 from kalend.scheduling import itip
 from kalend.server import request_checks
@@ -58,7 +58,8 @@ class ApplicationPartSchedulingWrites(ApplicationBase):
             logger.info("PUT into %r refused: scheduling collections take no PUT", path)
             return self._webdav_error_response(client.FORBIDDEN, "D:resource-must-be-null",
                                                request_info)
-        if path.endswith("/") or not user:
+        if path.endswith("/") or not user or not self._may_write(path, user, user_groups):
+            # Radicale answers these (a collection PUT; a refusal).
             return delegate(environ, base_prefix, path, user, user_groups, request_info)
         charset = request_checks.request_charset(environ, self._encoding)
         text = request_checks.buffer_body(environ).decode(charset, "replace")
@@ -94,6 +95,9 @@ class ApplicationPartSchedulingWrites(ApplicationBase):
             headers.pop("ETag", None)
         return status, headers, answer, xml
 
+    def _may_write(self, path: str, user: str, user_groups: set) -> bool:
+        return Access(self._rights, user, user_groups, path).check("w")
+
     def do_MOVE(self, environ: types.WSGIEnviron, base_prefix: str, path: str,
                 user: str, user_groups: set, request_info: dict) -> types.WSGIResponse:
         """A move inside one's home schedules nothing (the object is the
@@ -112,8 +116,10 @@ class ApplicationPartSchedulingWrites(ApplicationBase):
     def do_DELETE(self, environ: types.WSGIEnviron, base_prefix: str, path: str,
                   user: str, user_groups: set, request_info: dict) -> types.WSGIResponse:
         delegate = super().do_DELETE  # type: ignore[misc]
-        if path.endswith("/") or not user or schedule_collection_of(path) == "inbox":
-            # Deleting an inbox message schedules nothing (§2.2).
+        if path.endswith("/") or not user or schedule_collection_of(path) == "inbox" \
+                or not self._may_write(path, user, user_groups):
+            # Deleting an inbox message schedules nothing (§2.2); refusals
+            # are Radicale's, before anything of the resource is read.
             return delegate(environ, base_prefix, path, user, user_groups, request_info)
         send_reply = environ.get("HTTP_SCHEDULE_REPLY", "T").strip().upper() != "F"
         storage = self._storage
