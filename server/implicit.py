@@ -48,9 +48,7 @@ class ImplicitScheduler:
         self.collection_path = parent
         self.collection = self.storage.collection_at(parent)
         if self.collection is not None:
-            self.old_text = self.collection.text_of(self.href)
-            self.old_tag = self.collection.schedule_tag(self.href)
-        self.addresses = principals.addresses_of(current_connection(), self.user)
+            self.old_text, self.old_tag = self.collection.text_and_schedule_tag(self.href)
 
     def check_schedule_tag(self, header: str | None) -> None:
         """§3.2.10: a write conditional on a Schedule-Tag fails when the
@@ -67,6 +65,7 @@ class ImplicitScheduler:
         would make the object inconsistent (§3.2.4)."""
         if not _mentions_organizer(new_text) and not _mentions_organizer(self.old_text):
             return new_text  # no scheduling object before or after: nothing to parse
+        self.addresses = principals.addresses_of(current_connection(), self.user)
         role = itip.role(new_text, self.addresses)
         if role is None and self.old_text is not None:
             role = itip.role(self.old_text, self.addresses)
@@ -100,9 +99,10 @@ class ImplicitScheduler:
     def plan_delete(self, send_reply: bool = True) -> None:
         """§3.2.5 (organizer: CANCEL to all) and §3.2.6 (attendee: a DECLINED
         REPLY, unless the client said ``Schedule-Reply: F``, §8.1)."""
-        if self.old_text is None:
+        if not _mentions_organizer(self.old_text):
             return
-        role = itip.role(self.old_text, self.addresses)
+        self.addresses = principals.addresses_of(current_connection(), self.user)
+        role = itip.role(self.old_text or "", self.addresses)
         if role is None:
             return
         self.role, address = role

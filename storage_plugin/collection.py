@@ -383,6 +383,15 @@ class Collection(radicale_storage.BaseCollection):
                                              schema.item.c.href == href)).first()
         return None if row is None else row[0]
 
+    def text_and_schedule_tag(self, href: str) -> tuple[str | None, str | None]:
+        """(text, Schedule-Tag) of an item in one query ((None, None) when
+        there is no such item): what every write checks before scheduling."""
+        row = self._conn.execute(
+            select(schema.item.c.text, schema.item.c.schedule_tag)
+            .where(schema.item.c.collection_id == self._id,
+                   schema.item.c.href == href)).first()
+        return (None, None) if row is None else (row[0], row[1])
+
     def schedule_tag(self, href: str) -> str | None:
         return self._conn.execute(
             select(schema.item.c.schedule_tag).where(schema.item.c.collection_id == self._id,
