@@ -97,8 +97,9 @@ class ImplicitScheduler:
     # -- DELETE ------------------------------------------------------------------
 
     def plan_delete(self, send_reply: bool = True) -> None:
-        """§3.2.5 (organizer: CANCEL to all) and §3.2.6 (attendee: a DECLINED
-        REPLY, unless the client said ``Schedule-Reply: F``, §8.1)."""
+        """A deleted scheduling object: the organizer's deletion cancels it for
+        everyone (§3.2.1); an attendee's declines it (§3.2.2), unless the
+        client said ``Schedule-Reply: F`` (§8.1)."""
         if not _mentions_organizer(self.old_text):
             return
         self.addresses = principals.addresses_of(current_connection(), self.user)
