@@ -42,11 +42,12 @@ GETCONTENTLENGTH = xmlutils.make_clark("D:getcontentlength")
 RESOURCETYPE = xmlutils.make_clark("D:resourcetype")
 CALENDAR_DATA = xmlutils.make_clark("C:calendar-data")
 ADDRESS_DATA = xmlutils.make_clark("CR:address-data")
+SCHEDULE_TAG = xmlutils.make_clark("C:schedule-tag")
 
 #: Item properties this writer can answer; a request for any other property
 #: is left to Radicale.
 ITEM_PROPERTIES = frozenset({GETETAG, GETCONTENTTYPE, GETLASTMODIFIED, GETCONTENTLENGTH,
-                             RESOURCETYPE, CALENDAR_DATA, ADDRESS_DATA})
+                             RESOURCETYPE, CALENDAR_DATA, ADDRESS_DATA, SCHEDULE_TAG})
 #: Properties whose value is the item's text.
 TEXT_PROPERTIES = frozenset({CALENDAR_DATA, ADDRESS_DATA, GETCONTENTLENGTH})
 
@@ -61,6 +62,7 @@ class ItemRow(NamedTuple):
     component: str
     modified: float
     text: str | None = None
+    schedule_tag: str | None = None
 
 
 #: ``quote`` (safe "/") as a translation table for ASCII hrefs: urllib's
@@ -177,6 +179,9 @@ class MultistatusWriter:
             return ""
         if name == GETCONTENTLENGTH:
             return str(len((row.text or "").encode(self._encoding)))
+        if name == SCHEDULE_TAG:
+            # RFC 6638 §3.2.10: only scheduling objects have one.
+            return _escape(row.schedule_tag) if row.schedule_tag else None
         if name == ADDRESS_DATA:
             return _escape(row.text or "") if row.name in ("VCARD", "VLIST") else None
         return None

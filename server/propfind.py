@@ -34,7 +34,7 @@ def collection_href(base_prefix: str, path: str) -> str:
 def row_of(mapping) -> ItemRow:
     """An ItemRow from a full item row mapping (calendar-query results)."""
     return ItemRow(mapping["href"], mapping["etag"], mapping["name"], mapping["component"],
-                   mapping["modified"], mapping["text"])
+                   mapping["modified"], mapping["text"], mapping["schedule_tag"])
 
 
 def read_xml(environ: types.WSGIEnviron, configuration) -> tuple[bytes, ET.Element | None]:

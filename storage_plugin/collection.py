@@ -43,14 +43,15 @@ _IN_CHUNK = 500
 
 _ITEM_COLUMNS = (schema.item.c.href, schema.item.c.uid, schema.item.c.etag,
                  schema.item.c.name, schema.item.c.component, schema.item.c.text,
-                 schema.item.c.start, schema.item.c.end, schema.item.c.modified)
+                 schema.item.c.start, schema.item.c.end, schema.item.c.modified,
+                 schema.item.c.schedule_tag)
 
 
 def _listing(with_text: bool):
     i = schema.item.c
     text = i.text if with_text else null().label("text")
-    return select(i.href, i.etag, i.name, i.component, i.modified, text).where(
-        i.collection_id == bindparam("cid"))
+    return select(i.href, i.etag, i.name, i.component, i.modified, text,
+                  i.schedule_tag).where(i.collection_id == bindparam("cid"))
 
 
 #: The columns listing responses need, built once (see ``item_rows``).
@@ -200,8 +201,8 @@ class Collection(radicale_storage.BaseCollection):
                 yield href, (None if row is None else item_from_row(row, self))
 
     def item_rows(self, hrefs: Iterable[str] | None = None, with_text: bool = True
-                  ) -> Iterator[tuple[str, str, str, str, float, str | None]]:
-        """(href, etag, name, component, modified, text or None) of the whole
+                  ) -> Iterator[tuple[str, str, str, str, float, str | None, str | None]]:
+        """(href, etag, name, component, modified, text or None, Schedule-Tag) of the whole
         collection or of ``hrefs``, for responses that need no Radicale item
         objects; missing hrefs are simply absent."""
         statement = _LISTING_WITH_TEXT if with_text else _LISTING_WITHOUT_TEXT

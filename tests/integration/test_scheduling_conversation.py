@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from dav_support import CALDAV, clark, parse_multistatus
 from scheduling_support import (
     CALENDAR_CONTENT,
     attendee_line,
@@ -351,3 +352,27 @@ def test_schedule_force_send_re_invites_without_a_change_and_is_not_stored(team)
     assert inbox_methods(team, ADAM) == [("REQUEST", UID), ("REQUEST", UID)]
     assert inbox_methods(team, BEA) == [("REQUEST", UID)]
     assert "SCHEDULE-FORCE-SEND" not in organizer_copy(team)
+
+
+def test_schedule_tag_is_listed_as_a_property_for_scheduling_objects_only(team):
+    assert invite(team).status_code == 201
+    assert put(team, ORGANIZER, "/olivia/default/plain.ics", thunderbird_meeting().replace(
+        "ORGANIZER", "X-NOT-ORGANIZER")).status_code == 201
+    tag = team.request("GET", MEETING_PATH, user=ORGANIZER).headers["Schedule-Tag"]
+    props = "<D:prop><D:getetag/><C:schedule-tag/></D:prop>"
+    listing = team.request(
+        "PROPFIND", "/olivia/default/", user=ORGANIZER, headers={"Depth": "1"},
+        body=('<?xml version="1.0"?><D:propfind xmlns:D="DAV:" '
+              f'xmlns:C="urn:ietf:params:xml:ns:caldav">{props}</D:propfind>'))
+    multiget = team.request(
+        "REPORT", "/olivia/default/", user=ORGANIZER, headers={"Depth": "1"},
+        body=('<?xml version="1.0"?><C:calendar-multiget xmlns:D="DAV:" '
+              f'xmlns:C="urn:ietf:params:xml:ns:caldav">{props}'
+              f"<D:href>{MEETING_PATH}</D:href><D:href>/olivia/default/plain.ics</D:href>"
+              "</C:calendar-multiget>"))
+    for response in (listing, multiget):
+        found = parse_multistatus(response)
+        meeting_props = found[MEETING_PATH]
+        line, element = meeting_props[clark(CALDAV, "schedule-tag")]
+        assert " 200 " in line and element.text == tag
+        assert " 404 " in found["/olivia/default/plain.ics"][clark(CALDAV, "schedule-tag")][0]
