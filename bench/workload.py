@@ -127,11 +127,15 @@ class _Builder:
     """Writes one event's text; one instance per generated workload."""
 
     def __init__(self, rng: random.Random, span: tuple[dt.datetime, dt.datetime],
-                 prefix: str, attendee_pool: list[str]) -> None:
+                 prefix: str, attendee_pool: list[str],
+                 open_ended_from: dt.datetime | None = None) -> None:
         self.rng = rng
         self.span = span
         self.prefix = prefix
         self.attendee_pool = attendee_pool
+        #: Series starting before this end after two years instead of never
+        #: (see ``generate``); None: as drawn.
+        self.open_ended_from = open_ended_from
 
     def _start(self) -> dt.datetime:
         lo, hi = self.span
@@ -207,7 +211,7 @@ class _Builder:
         roll = rng.random()
         if roll < 0.1:
             # Working-day standup, never ending: the classic open-ended rule.
-            return "FREQ=DAILY;BYDAY=MO,TU,WE,TH,FR", None
+            return "FREQ=DAILY;BYDAY=MO,TU,WE,TH,FR" + self._retired(kind, start), None
         daily = rng.random() < 0.35
         interval = 1 if daily or rng.random() < 0.7 else 2
         step = dt.timedelta(days=interval if daily else 7 * interval)
@@ -224,8 +228,21 @@ class _Builder:
             else:
                 # RFC 5545 §3.3.10: with a TZID'd DTSTART, UNTIL is in UTC.
                 rule += f";UNTIL={_fmt_date(last.date())}T235959Z"
-        # else: no COUNT/UNTIL, it never ends
+        else:
+            rule += self._retired(kind, start)  # else: it never ends
         return rule, step
+
+    def _retired(self, kind: str, start: dt.datetime) -> str:
+        """``;UNTIL=`` two years after ``start`` for a would-be open-ended
+        series that starts before ``open_ended_from``, else nothing. Draws
+        no random numbers, so the rest of the workload stays the same."""
+        limit = self.open_ended_from
+        if limit is None or start >= limit.replace(tzinfo=None):
+            return ""
+        last = start + dt.timedelta(days=730)
+        if kind == "allday":
+            return f";UNTIL={_fmt_date(last.date())}"
+        return f";UNTIL={_fmt_date(last.date())}T235959Z"
 
     def _override(self, uid: str, kind: str, tzid: str | None,
                   instance: dt.datetime, minutes: int, days: int,
@@ -259,7 +276,13 @@ def generate(n: int, spread: str = "dense", seed: int = DEFAULT_SEED,
     rng = random.Random(f"{seed}:{n}:{spread}")
     span = span_for(n, spread)
     pool = [f"guest{i}@partner.example.com" for i in range(1, 200)]
-    builder = _Builder(rng, span, f"ev{n}", pool)
+    # Constant density (the scaling spread) means as many series running in
+    # any week whatever the history's length: without an end, every open-ended
+    # series of twenty years of history would recur in the query week, and
+    # the week's answer would grow with N. Series older than the 10,000-event
+    # calendar's history were retired (that calendar itself is unchanged).
+    retire = span_for(10_000, "scaling")[0] if spread == "scaling" else None
+    builder = _Builder(rng, span, f"ev{n}", pool, retire)
     recurring_at = set(rng.sample(range(n), k=n // 10))
     events = [builder.event(i, i in recurring_at) for i in range(n)]
     busy: dict[str, list[Event]] = {}
