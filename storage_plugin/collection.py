@@ -26,7 +26,7 @@ from radicale import storage as radicale_storage
 from radicale.item import filter as radicale_filter
 from sqlalchemy import Connection, bindparam, delete, exists, insert, null, select, update
 
-from kalend.storage_plugin import occurrence_index, schema
+from kalend.storage_plugin import alarm_query, occurrence_index, schema
 from kalend.storage_plugin import occurrences as occ
 from kalend.storage_plugin.items import http_date, item_from_row, item_from_text, row_values
 from kalend.storage_plugin.transaction import current_connection, transaction
@@ -242,9 +242,20 @@ class Collection(radicale_storage.BaseCollection):
         component with a time range and nothing else, for VEVENT and VJOURNAL
         whose §9.9 rule the index applies exactly; VTODO rows are a superset
         that Radicale narrows. Other filters (text-match, param-filter,
-        is-not-defined, VALARM ranges) are applied by Radicale afterwards.
+        is-not-defined) are applied by Radicale afterwards. A filter that asks
+        only for alarms firing in a range is answered exactly by
+        ``alarm_query``; VALARM ranges mixed with other filters are left to
+        Radicale.
         """
         if not self._tag:
+            return
+        filters = list(filters)
+        alarms = alarm_query.alarm_range(filters) if self._tag == "VCALENDAR" else None
+        if alarms is not None:
+            for row in alarm_query.matching_rows(
+                    self._conn, self._id, _ITEM_COLUMNS, alarms, self.query_zone(),
+                    self._storage.max_instances_per_query):
+                yield row, True
             return
         tag, start, end, simple = radicale_filter.simplify_prefilters(filters, self._tag)
         unbounded = start <= radicale_filter.TIMESTAMP_MIN and end >= radicale_filter.TIMESTAMP_MAX

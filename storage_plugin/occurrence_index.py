@@ -12,6 +12,7 @@ from a partial index of their own.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import logging
@@ -34,6 +35,7 @@ from sqlalchemy import (
 
 from kalend.storage_plugin import occurrences as occ
 from kalend.storage_plugin import schema
+from kalend.storage_plugin.alarm_bounds import NO_ALARMS, AlarmBounds, alarm_bounds
 
 logger = logging.getLogger("kalend.storage.occurrences")
 
@@ -65,10 +67,11 @@ class IndexPlan:
     window_start: int
     window_end: int
     open_ended: bool
+    alarms: AlarmBounds = NO_ALARMS
 
     def item_columns(self) -> dict:
         return {"occ_from": self.window_start, "occ_until": self.window_end,
-                "open_ended": self.open_ended}
+                "open_ended": self.open_ended, **self.alarms.item_columns()}
 
 
 #: An object the expansion library cannot read: stored unindexed (window
@@ -77,7 +80,7 @@ UNINDEXED = IndexPlan((), occ.TIME_MAX, occ.TIME_MIN, False)
 
 
 def plan_index(text: str, overall: tuple[int, int], settings: IndexSettings) -> IndexPlan:
-    """Compute an item's occurrences (no I/O). ``InstanceLimitError``
+    """Compute an item's occurrences and alarm bounds (no I/O). ``InstanceLimitError``
     propagates; any other failure of the library leaves the item unindexed
     rather than refused (Radicale already accepted it)."""
     try:
@@ -89,12 +92,12 @@ def plan_index(text: str, overall: tuple[int, int], settings: IndexSettings) -> 
         raise
     except Exception as exc:  # a library limitation, not the client's fault
         logger.warning("an object is left out of the occurrence index: %s", exc)
-        return UNINDEXED
+        return dataclasses.replace(UNINDEXED, alarms=alarm_bounds(text))
     rows = list(expansion.occurrences) + [
         occ.Occurrence("VFREEBUSY", s, e, False, None, None, None, fbtype)
         for s, e, fbtype in periods]
     return IndexPlan(tuple(rows), expansion.window_start, expansion.window_end,
-                     expansion.open_ended)
+                     expansion.open_ended, alarm_bounds(text))
 
 
 def write_index(connection: Connection, item_id: int, collection_id: int, plan: IndexPlan,
@@ -114,7 +117,8 @@ def index_item(connection: Connection, item_id: int, collection_id: int, text: s
     """Re-materialise a stored item (maintenance)."""
     plan = plan_index(text, overall, settings)
     write_index(connection, item_id, collection_id, plan, replace=True)
-    _mark(connection, item_id, plan.window_start, plan.window_end, plan.open_ended)
+    connection.execute(update(schema.item).where(schema.item.c.id == item_id)
+                       .values(**plan.item_columns()))
 
 
 def _row(item_id: int, collection_id: int, occurrence: occ.Occurrence) -> dict:

@@ -77,6 +77,13 @@ item = Table(
     Column("occ_from", BigInteger, nullable=False, server_default=str(TIME_MAX)),
     Column("occ_until", BigInteger, nullable=False, server_default=str(TIME_MIN)),
     Column("open_ended", Boolean, nullable=False, server_default=false()),
+    # Where its alarms can fire (``alarm_bounds``): relative triggers within
+    # [instance start + alarm_lead, instance end + alarm_lag], absolute ones
+    # within [alarm_first, alarm_last]; NULL without such triggers.
+    Column("alarm_lead", BigInteger, nullable=True),
+    Column("alarm_lag", BigInteger, nullable=True),
+    Column("alarm_first", BigInteger, nullable=True),
+    Column("alarm_last", BigInteger, nullable=True),
     UniqueConstraint("collection_id", "href", name="uq_item_collection_href"),
     Index("ix_item_collection_uid", "collection_id", "uid"),
     Index("ix_item_collection_range", "collection_id", "start", "end"),
