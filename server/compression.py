@@ -20,6 +20,9 @@ from radicale import types
 LEVEL = 1
 #: Answers shorter than this are not compressed.
 MIN_SIZE = 1024
+#: Where a REPORT leaves an answer it keeps in ``answer_cache`` (the same
+#: value as ``answer_cache.ENVIRON_KEY``; that module imports this one).
+CACHED_ANSWER_KEY = "kalend.cached_answer"
 
 Handled = tuple[str, list[tuple[str, str]], Iterable[bytes]]
 
@@ -54,12 +57,17 @@ def gzip_handled(handle: Callable[[types.WSGIEnviron], Handled],
     finally:
         if accept is not None:
             environ["HTTP_ACCEPT_ENCODING"] = accept
-    body = b"".join(answers)
+    answers = list(answers)
+    body = answers[0] if len(answers) == 1 else b"".join(answers)
     names = {name.lower() for name, _ in headers}
     if len(body) < MIN_SIZE or "content-encoding" in names:
         return status, headers, [body]
-    compressor = zlib.compressobj(LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
-    body = compressor.compress(body) + compressor.flush()
+    cached = environ.get(CACHED_ANSWER_KEY)
+    if cached is not None and cached.body is body:
+        body = cached.gzipped()      # compressed once per cached answer
+    else:
+        compressor = zlib.compressobj(LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+        body = compressor.compress(body) + compressor.flush()
     headers = [(name, value) for name, value in headers if name.lower() != "content-length"]
     headers += [("Content-Encoding", "gzip"), ("Content-Length", str(len(body))),
                 ("Vary", "Accept-Encoding")]

@@ -13,6 +13,7 @@ and handed back).
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import xml.etree.ElementTree as ET
@@ -29,6 +30,8 @@ from radicale.app.report import test_filter
 from radicale.item import filter as radicale_filter
 
 from kalend.server import calendar_data
+from kalend.server.answer_cache import ENVIRON_KEY as ANSWER_ENVIRON_KEY
+from kalend.server.answer_cache import AnswerCache, CacheKey, cache_key
 from kalend.server.expand_indexed import expand_from_rows
 from kalend.server.expand_single import DECLINED, expand_single
 from kalend.server.multistatus import (
@@ -134,7 +137,11 @@ class ApplicationPartReport(ApplicationBase):
                 if shape.transforms:
                     return self._calendar_data_report(root, shape, base_prefix, path, user,
                                                       user_groups, request_info)
-            listing = self._listing_report(root, base_prefix, path, user, user_groups,
+            # Depth and Prefer (RFC 8144) shape answers too; the key keeps them.
+            variant = f"{environ.get('HTTP_DEPTH', '')}|{environ.get('HTTP_PREFER', '')}"
+            listing = self._listing_report(root, cache_key(user, base_prefix, path,
+                                                           variant.encode() + raw),
+                                           environ, base_prefix, path, user, user_groups,
                                            request_info)
             if listing is not None:
                 return listing
@@ -150,11 +157,13 @@ class ApplicationPartReport(ApplicationBase):
 
     # -- listings answered from rows ------------------------------------------
 
-    def _listing_report(self, root: ET.Element, base_prefix: str, path: str, user: str,
+    def _listing_report(self, root: ET.Element, key: CacheKey, environ: types.WSGIEnviron,
+                        base_prefix: str, path: str, user: str,
                         user_groups: set, request_info: dict) -> types.WSGIResponse | None:
         """sync-collection, multiget and calendar-query whose properties the
         row writer can answer (ETag, content type, plain calendar/address
-        data); None hands the request to Radicale."""
+        data); None hands the request to Radicale. An identical earlier
+        request on the unchanged collection is answered from ``answer_cache``."""
         if self._sharing._enabled or root.tag not in _LISTING_REPORTS:
             return None
         names = requested_properties(root.find(_c("D:prop")))
@@ -169,6 +178,12 @@ class ApplicationPartReport(ApplicationBase):
                 return None
             if not access.check("r", collection):
                 return httputils.NOT_ALLOWED
+            cached = self._answers.get(key, collection.etag)
+            if cached is not None:
+                request_info["status"] = client.MULTI_STATUS
+                environ[ANSWER_ENVIRON_KEY] = cached
+                return client.MULTI_STATUS, dict(cached.headers), cached.body, None
+            etag = collection.etag
             writer = MultistatusWriter(collection_href(base_prefix, collection.path),
                                        self._encoding)
             with_text = any(n in TEXT_PROPERTIES for n in names)
@@ -192,7 +207,14 @@ class ApplicationPartReport(ApplicationBase):
                     writer.item(row, names)
         request_info["status"] = client.MULTI_STATUS
         headers = {"Content-Type": f"text/xml; charset={self._encoding}"}
-        return client.MULTI_STATUS, headers, writer.render(trailer), None
+        answer = self._answers.put(key, etag, headers, writer.render(trailer))
+        environ[ANSWER_ENVIRON_KEY] = answer
+        return client.MULTI_STATUS, headers, answer.body, None
+
+    @functools.cached_property
+    def _answers(self) -> AnswerCache:
+        megabytes = self.configuration.get("storage", "answer_cache_mb")
+        return AnswerCache(megabytes * 1024 * 1024)
 
     def _write_rows(self, writer: MultistatusWriter, collection: Collection, hrefs, names,
                     with_text: bool) -> None:

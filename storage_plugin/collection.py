@@ -410,12 +410,17 @@ class Collection(radicale_storage.BaseCollection):
                                                      schema.item.c.href == href)).scalar()
 
     def set_schedule_tag(self, href: str, tag: str | None) -> None:
-        """RFC 6638 §3.2.10: kept apart from the ETag, changed only when the
-        scheduling side of the object changes."""
-        self._conn.execute(
+        """RFC 6638 §3.2.10: kept apart from the item's ETag, changed only
+        when the scheduling side of the object changes. It still counts as
+        a change of the collection (listings show CALDAV:schedule-tag, and
+        cached answers are keyed on the collection's sync sequence)."""
+        changed = self._conn.execute(
             update(schema.item).where(schema.item.c.collection_id == self._id,
-                                      schema.item.c.href == href)
-            .values(schedule_tag=tag))
+                                      schema.item.c.href == href,
+                                      schema.item.c.schedule_tag.is_distinct_from(tag))
+            .values(schedule_tag=tag)).rowcount
+        if changed:
+            self._sync_seq = record_change(self._conn, self._id, [(href, False)], time.time())
 
     def upload_all(self, items: Iterable[radicale_item.Item], suffix: str
                    ) -> list[str]:

@@ -54,6 +54,12 @@ STORAGE_OPTIONS: OrderedDict[str, dict[str, Any]] = OrderedDict([
         "help": "most instances an expand or free-busy answer may hold; beyond it "
                 "the request gets 507 DAV:number-of-matches-within-limits",
         "type": radicale_config.positive_int}),
+    ("answer_cache_mb", {
+        "value": "64",
+        "help": "memory per process for answers to repeated calendar-query, "
+                "multiget and sync-collection REPORTs, reused while the "
+                "collection is unchanged; 0 turns the cache off",
+        "type": radicale_config.positive_int}),
     ("sync_token_retention_days", {
         "value": "90",
         "help": "days the sync-collection change log is kept; older sync "

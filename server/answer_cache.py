@@ -1,0 +1,120 @@
+"""Answers of listing REPORTs, reused while their collection is unchanged.
+
+Calendar clients ask the same thing again and again: Thunderbird and DAVx5
+poll "this month's events" on a timer, a team's members open the same shared
+calendar for the same week, a web view refreshes. Every write, delete and
+PROPPATCH advances the collection's sync sequence, which is part of its
+ETag (``Collection.etag``), so an answer computed at one ETag is the answer
+for any later identical request that finds the same ETag — in the same
+transaction that would otherwise read the rows. Apple's CalendarServer kept a
+response cache for PROPFIND on the same reasoning.
+
+What an answer depends on, and why the key covers it:
+
+* the request body (filter, properties, CALDAV:timezone) — hashed into the key;
+* the collection's items and properties (its calendar-timezone decides how
+  floating times compare) — the ETag, checked on every use;
+* the URL prefix the hrefs are written with — in the key;
+* who asks — in the key, although rights are checked before the cache is
+  consulted, so that no answer is ever handed across users.
+
+Nothing in a listing depends on the clock: items outside the materialised
+window are expanded on the fly to the same answer. Each process keeps its
+own cache, bounded in bytes, least recently used first out; several kalend
+processes on one database stay correct because the ETag is read from the
+database each time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import zlib
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from kalend.server import compression
+
+
+@dataclass
+class CachedAnswer:
+    """A 207 answer and, once a client has asked for it, its gzip form."""
+
+    etag: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    _gzipped: bytes | None = field(default=None, repr=False)
+
+    @property
+    def size(self) -> int:
+        """Bytes held, counting room for the gzip form (iCalendar XML shrinks
+        six- to eightfold at level 1, so a quarter is ample)."""
+        return len(self.body) + len(self.body) // 4
+
+    def gzipped(self) -> bytes:
+        # Computed at most a few times under a race; each result is the same.
+        if self._gzipped is None:
+            compressor = zlib.compressobj(compression.LEVEL, zlib.DEFLATED,
+                                          16 + zlib.MAX_WBITS)
+            self._gzipped = compressor.compress(self.body) + compressor.flush()
+        return self._gzipped
+
+
+#: The WSGI environ key under which a REPORT leaves the answer it served, so
+#: that the compression step can reuse its gzip form.
+ENVIRON_KEY = compression.CACHED_ANSWER_KEY
+
+CacheKey = tuple[str, str, str, bytes]
+
+
+def cache_key(user: str, base_prefix: str, path: str, body: bytes) -> CacheKey:
+    return (user, base_prefix, path, hashlib.blake2b(body, digest_size=20).digest())
+
+
+class AnswerCache:
+    """A byte-bounded LRU of answers; ``max_bytes`` 0 turns it off."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[CacheKey, CachedAnswer] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    @property
+    def enabled(self) -> bool:
+        return self.max_bytes > 0
+
+    def get(self, key: CacheKey, etag: str) -> CachedAnswer | None:
+        if not self.enabled:
+            return None
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            if entry.etag != etag:
+                self._drop(key)
+                return None
+            self._entries.move_to_end(key)
+            return entry
+
+    def put(self, key: CacheKey, etag: str, headers: dict[str, str],
+            body: bytes) -> CachedAnswer:
+        entry = CachedAnswer(etag, tuple(headers.items()), body)
+        # An answer bigger than a quarter of the cache would evict the rest.
+        if not self.enabled or entry.size > self.max_bytes // 4:
+            return entry
+        with self._lock:
+            if key in self._entries:
+                self._drop(key)
+            self._entries[key] = entry
+            self._bytes += entry.size
+            self._evict()
+        return entry
+
+    def _drop(self, key: CacheKey) -> None:
+        self._bytes -= self._entries.pop(key).size
+
+    def _evict(self) -> None:
+        while self._bytes > self.max_bytes and self._entries:
+            _, oldest = self._entries.popitem(last=False)
+            self._bytes -= oldest.size
