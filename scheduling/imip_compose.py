@@ -57,7 +57,11 @@ from kalend.scheduling.addresses import MAILTO, normalize
 from kalend.scheduling.imip_summary import described_components, name_in, summarize
 
 #: Serialise with CRLF line ends and RFC 2047 encoded headers: what SMTP carries.
-MAIL_POLICY = policy.SMTP
+#: Header lines may run to RFC 5322's hard limit of 998: at the default 78 the
+#: library folds a long Subject right after "Subject:", and several clients
+#: then show it with a leading space. Body parts are base64 or
+#: quoted-printable, whose lines stay at 76 whatever this says.
+MAIL_POLICY = policy.SMTP.clone(max_line_length=998)
 
 ATTACHMENT_NAME = "invite.ics"
 #: The local part of the reply address when no sender address is configured.

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from radicale import config as radicale_config
 
 import kalend
+from kalend.scheduling.imip_settings import ImipConfigError, imip_settings, smtp_settings
 from kalend.server import config as kalend_config
 from kalend.server import users
 from kalend.storage_plugin import migrate
@@ -83,6 +84,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         for address in urls:
             print(f"kalend: listening on {address} (Ctrl-C stops)", flush=True)
 
+    # A broken [smtp]/[imip] value stops start-up here, naming the option.
+    smtp_settings(configuration)
+    imip_settings(configuration)
     serve(configuration, _bind_addresses(args, configuration), on_ready=ready)
     print("kalend: stopped", flush=True)
     return 0
@@ -334,6 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
                               description="Print a configuration file listing every "
                                           "option, its default and what it does.")
     config.set_defaults(func=cmd_config_defaults)
+    from kalend.server import cli_imip
+    cli_imip.add_verbs(verbs, _add_config)
     return parser
 
 
@@ -343,7 +349,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return func(args)
     except (CommandError, kalend_config.ConfigError, users.UserError,
-            DatabaseUnavailableError, migrate.SchemaOutOfDateError) as exc:
+            DatabaseUnavailableError, migrate.SchemaOutOfDateError, ImipConfigError) as exc:
         print(f"kalend: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

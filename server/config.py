@@ -22,6 +22,7 @@ from typing import Any
 
 from radicale import config as radicale_config
 
+from kalend.scheduling.imip_settings import SECTIONS as IMIP_SECTIONS
 from kalend.storage_plugin.settings import PLUGIN_TYPE, STORAGE_OPTIONS
 
 #: Radicale defaults that kalend changes, with the reason.
@@ -61,6 +62,8 @@ def schema() -> radicale_config.types.CONFIG_SCHEMA:
             merged[section][option]["value"] = value
     for option, entry in STORAGE_OPTIONS.items():
         merged["storage"][option] = dict(entry)
+    for section, options in IMIP_SECTIONS.items():
+        merged[section] = {option: dict(entry) for option, entry in options.items()}
     return merged
 
 
@@ -194,6 +197,7 @@ def render_defaults() -> str:
     config_schema = schema()
     kalend_keys = {("storage", o) for o in STORAGE_OPTIONS}
     kalend_keys |= {(s, o) for s, opts in _KALEND_DEFAULTS.items() for o in opts}
+    kalend_keys |= {(s, o) for s, opts in IMIP_SECTIONS.items() for o in opts}
     section_seen = None
     for section, option, entry in iter_options(config_schema):
         if section != section_seen:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from radicale import config as radicale_config
 from radicale.server import RequestHandler
 
+from kalend.scheduling.imip_sender import start_background as start_imip_worker
 from kalend.server.app import Application
 from kalend.server.maintenance import start_background
 from kalend.storage_plugin.settings import data_folder
@@ -121,6 +122,7 @@ def serve(configuration: radicale_config.Configuration,
         for signum in (signal.SIGINT, signal.SIGTERM):
             previous[signum] = signal.signal(signum, lambda *_: stop.set())
     maintenance = start_background(application.storage, stop)
+    imip_worker = start_imip_worker(application.storage, configuration, stop)
     try:
         for thread in threads:
             thread.start()
@@ -135,6 +137,8 @@ def serve(configuration: radicale_config.Configuration,
         for thread in threads:
             thread.join(timeout=10)
         maintenance.join(timeout=10)
+        if imip_worker is not None:
+            imip_worker.join(timeout=10)
         application.storage.engine.dispose()
         for signum, handler in previous.items():
             signal.signal(signum, handler)

@@ -155,11 +155,30 @@ outbox = Table(
     Column("principal", String(255), nullable=False),
     Column("collection_path", String(1024), nullable=True),
     Column("href", String(1024), nullable=True),
-    Column("status", String(16), nullable=False),          # queued / sent / failed
+    Column("status", String(16), nullable=False),  # queued / sending / sent / failed
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("next_attempt", Float, nullable=False),
     Column("last_error", Text, nullable=True),
+    # A worker that claims a row sets status 'sending' and this lease; a row
+    # still 'sending' after it (the worker died) is claimed again.
+    Column("claimed_until", Float, nullable=True),
+    Column("message_id", String(255), nullable=True),
+    Column("sent", Float, nullable=True),
     Index("ix_outbox_status_next", "status", "next_attempt"),
+)
+
+#: Reply tokens (RFC 6047 replies by e-mail): the token in the Reply-To
+#: address of an invitation names the event (UID, organizer) and the attendee
+#: it was sent to, so a reply is applied only for that pair.
+imip_token = Table(
+    "imip_token", metadata,
+    Column("token", String(64), primary_key=True),
+    Column("uid", String(1024), nullable=False),
+    Column("attendee", String(1024), nullable=False),     # lower-case mailto:
+    Column("organizer", String(1024), nullable=False),    # lower-case mailto:
+    Column("principal", String(255), nullable=False),
+    Column("created", Float, nullable=False),
+    Index("ix_imip_token_event", "principal", "uid", "attendee"),
 )
 
 #: Members of a group calendar user (RFC 6638 §3.2.1.1: an ATTENDEE with

@@ -35,7 +35,7 @@ DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 PASSWORD = "secret-pw"
 
 #: Tables emptied between tests sharing one PostgreSQL database.
-_TABLES = ("outbox", "group_member", "occurrence", "change", "item", "calendar_user",
+_TABLES = ("imip_token", "outbox", "group_member", "occurrence", "change", "item", "calendar_user",
            "collection")
 
 
