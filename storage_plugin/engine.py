@@ -99,6 +99,12 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         kwargs["pool_size"] = pool_size
         kwargs["max_overflow"] = pool_size
         kwargs["pool_pre_ping"] = True
+        # psycopg prepares a statement on the server after a few executions;
+        # PostgreSQL then switches to a generic plan, blind to the range
+        # parameters the occurrence queries turn on (measured: the expanded
+        # week went from 55 ms to 135 ms after the fifth request). Planning
+        # each execution with its values costs well under a millisecond.
+        kwargs["connect_args"] = {"options": "-c plan_cache_mode=force_custom_plan"}
     try:
         engine = create_engine(parsed, **kwargs)
     except Exception as exc:  # missing driver, bad option
