@@ -172,3 +172,14 @@ def test_build_context_is_the_repository(compose):
     assert os.path.isfile(os.path.join(context, build["dockerfile"]))
     assert os.path.isfile(os.path.join(context, "pyproject.toml"))
     assert ("COPY", ". .") in _dockerfile_instructions()
+
+
+def test_kalend_mails_through_the_mail_sink_next_to_it(compose):
+    sink = _service_named(compose, "axllent/mailpit")
+    service = compose["services"][_kalend_service(compose)]
+    ini = _kalend_ini(compose)
+
+    assert sink in service["depends_on"]
+    assert ini.get("smtp", "host") == sink
+    assert ini.get("smtp", "port") == "1025"
+    assert ini.get("smtp", "security") == "none"
