@@ -99,6 +99,15 @@ class Deliverer:
         self._queue_imip(message)
         return QUEUED
 
+    def deliver_inbound(self, principal: str, message: itip.ItipMessage) -> None:
+        """Deliver a message that arrived by iMIP to one local principal, as a
+        local delivery does (inbox copy, then automatic processing).
+
+        Unlike ``deliver``, errors are not turned into SCHEDULE-STATUS 5.1:
+        there is no organizer's copy to record them on, and the inbound
+        caller must roll back and tell the sending MTA (bounce or retry)."""
+        self._deliver_locally(principal, message)
+
     # -- local ------------------------------------------------------------------
 
     def _local_principals(self, address: str) -> list[str]:

@@ -54,8 +54,5 @@ def add_verbs(verbs, add_config: Callable[[argparse.ArgumentParser], None]) -> N
                         help="send what is due now and exit (for cron or tests)")
     add_config(worker)
     worker.set_defaults(func=cmd_worker)
-    try:
-        from kalend.server import cli_inbound
-    except ImportError:  # pragma: no cover - the inbound verbs are optional
-        return
+    from kalend.server import cli_inbound
     cli_inbound.add_verbs(verbs, add_config)

@@ -1,0 +1,494 @@
+"""Inbound iMIP (RFC 6047): one e-mail applied to the calendars it concerns.
+
+``receive`` takes a message as the MTA hands it over (from ``kalend imip
+receive`` on a pipe, or the LMTP listener) and ends in one of four outcomes:
+
+- ``applied``: an iTIP message was delivered to a local calendar user, as a
+  local delivery would (inbox copy, then automatic processing);
+- ``ignored``: nothing to do (no iTIP in it, an iTIP method kalend does not
+  take by mail, a reply copied to someone it does not concern). The MTA
+  accepts and drops it: bouncing an auto-reply starts a mail loop;
+- ``refused``: it cannot be trusted or read. The MTA bounces it, so a real
+  sender learns it did not arrive; nothing changed;
+- ``no_such_user``: addressed to nobody here who is invited.
+
+A database fault raises ``TemporaryFailure`` instead: the MTA keeps the
+message and retries.
+
+Who may send what (RFC 6047 §3 leaves the sender checks to the receiver):
+
+- REPLY, COUNTER, REFRESH come from an attendee to the organizer. The From:
+  address must be the attendee (the one ATTENDEE of a REPLY, one of the
+  ATTENDEEs of a COUNTER or REFRESH), someone from outside — a local
+  user answers through CalDAV, so mail in their name is spoofed. The
+  ORGANIZER must be a local user who holds a copy of the UID that they
+  organise and to which the attendee is invited. A reply address token
+  (``calendar+TOKEN@…``, see ``imip_tokens``), when the message came
+  through one, must have been issued for that organizer, event and
+  attendee. A REPLY then updates the organizer's copy (per instance) and the
+  copies of the other local attendees; COUNTER and REFRESH only land in the
+  organizer's inbox, for their client to show (kalend does not answer a
+  REFRESH by itself: the organizer's client re-sends). One delivered only
+  to other local users (a copy of the answer sent to a colleague) is
+  ignored for them.
+- REQUEST, CANCEL, ADD, DECLINECOUNTER come from an organizer outside: From:
+  must be the ORGANIZER, who must not be a local user. They are delivered
+  to each recipient that is a local user invited in the message (the
+  envelope recipients, or without an envelope the To/Cc addresses). A
+  recipient who already holds the UID organised by someone else refuses
+  the whole message: that is an attempt to take the event over. REQUEST
+  and CANCEL are processed into the recipient's calendar; ADD and
+  DECLINECOUNTER only land in the inbox.
+- PUBLISH (no attendees, nobody to deliver to) and free-busy or journal
+  messages are ignored.
+
+Everything happens in one write transaction, locked on the collections of
+the principals concerned (a short read first finds which), so a refusal or
+a crash halfway changes nothing, and a concurrent CalDAV write of the same
+copy waits instead of being lost.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from email import policy
+from email.parser import BytesHeaderParser
+
+import icalendar
+from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from vobject.base import VObjectError
+
+from kalend.scheduling import imip_tokens
+from kalend.scheduling.addresses import normalize
+from kalend.scheduling.delivery import Deliverer
+from kalend.scheduling.errors import SchedulingError
+from kalend.scheduling.imip_receive import (
+    ImipRejected,
+    IncomingImip,
+    NotImip,
+    check_organizer_sender,
+    check_reply_sender,
+    parse_message,
+)
+from kalend.scheduling.imip_settings import ImipSettings
+from kalend.scheduling.instances import recurrence_key
+from kalend.scheduling.messages import ItipMessage
+from kalend.scheduling.objects import CalendarObject, parse_object
+from kalend.scheduling.participants import (
+    attendee_addresses,
+    attendee_properties,
+    common_organizer,
+    first_organizer,
+    partstat,
+)
+from kalend.storage_plugin import principals
+from kalend.storage_plugin.engine import DatabaseUnavailableError
+from kalend.storage_plugin.transaction import lock_scope, transaction
+
+logger = logging.getLogger("kalend.imip.inbound")
+
+APPLIED, IGNORED, REFUSED, NO_SUCH_USER = "applied", "ignored", "refused", "no_such_user"
+
+#: Methods an attendee sends to the organizer, and those an organizer sends.
+FROM_ATTENDEE = ("REPLY", "COUNTER", "REFRESH")
+FROM_ORGANIZER = ("REQUEST", "CANCEL", "ADD", "DECLINECOUNTER")
+#: Components kalend schedules (free-busy and journals by mail are not taken).
+SCHEDULED = ("VEVENT", "VTODO")
+
+#: Faults that say "the database cannot answer now", not "this message is bad".
+TRANSIENT_ERRORS = (OperationalError, InterfaceError, PoolTimeoutError,
+                    DatabaseUnavailableError)
+
+
+@dataclass(frozen=True)
+class InboundResult:
+    """What became of one message: ``outcome`` is one of applied, ignored,
+    refused, no_such_user; ``reason`` says why in one line, fit for a log
+    and for a bounce."""
+
+    outcome: str
+    reason: str
+
+
+class TemporaryFailure(Exception):
+    """The database could not be used; nothing changed, try again later."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _Refused(Exception):
+    """Raised inside the write transaction to roll it back and refuse."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def receive(storage, raw: bytes, envelope_recipients: Sequence[str],
+            settings: ImipSettings) -> InboundResult:
+    """Apply the e-mail ``raw`` (see the module docstring).
+
+    ``storage``: kalend's Storage (no transaction open); ``envelope_recipients``:
+    the RCPT TO addresses, empty when unknown. Raises TemporaryFailure on a
+    database fault; any other exception is a fault of kalend's (nothing was
+    committed), which the caller should also answer with "retry later".
+    """
+    try:
+        incoming = parse_message(raw, envelope_recipients, settings.max_message_size)
+    except NotImip as error:
+        return _ignored(f"iMIP message from {_sender_for_log(raw)} ignored: "
+                        f"not iMIP ({error.reason})")
+    except ImipRejected as error:
+        return _refused(f"iMIP message from {_sender_for_log(raw)} refused: {error.reason}",
+                        error.reason)
+    try:
+        return _apply(storage, incoming)
+    except _Refused as error:
+        return _refused(f"iMIP {incoming.method} from {_bare(incoming.from_address)} "
+                        f"refused: {error.reason}{_message_id(incoming)}", error.reason)
+    except TRANSIENT_ERRORS as error:
+        raise _temporary(incoming, error) from error
+    except DBAPIError as error:
+        if error.connection_invalidated:
+            raise _temporary(incoming, error) from error
+        raise
+
+
+# -- the outcomes -------------------------------------------------------------------
+
+
+def _ignored(line: str) -> InboundResult:
+    logger.info("%s", line)
+    return InboundResult(IGNORED, line)
+
+
+def _refused(line: str, reason: str) -> InboundResult:
+    logger.warning("%s", line)
+    return InboundResult(REFUSED, reason)
+
+
+def _temporary(incoming: IncomingImip, error: Exception) -> TemporaryFailure:
+    reason = f"database unavailable ({type(error).__name__}); nothing changed"
+    logger.warning("iMIP %s from %s not applied, to be retried: %s%s", incoming.method,
+                   _bare(incoming.from_address), reason, _message_id(incoming))
+    return TemporaryFailure(reason)
+
+
+# -- applying ---------------------------------------------------------------------------
+
+
+def _apply(storage, incoming: IncomingImip) -> InboundResult:
+    if incoming.method == "PUBLISH":
+        return _ignored(f"iMIP PUBLISH from {_bare(incoming.from_address)} ignored: "
+                        "a published calendar is not addressed to anyone")
+    kinds = _component_kinds(incoming.itip_text)
+    if not kinds & set(SCHEDULED):
+        return _ignored(f"iMIP {incoming.method} from {_bare(incoming.from_address)} "
+                        f"ignored: {', '.join(sorted(kinds))} by e-mail is not processed")
+    obj = _read(incoming)
+    with transaction(storage.engine, "r") as connection:
+        scopes = _lock_scopes(connection,
+                              _principals_concerned(storage, connection, incoming, obj))
+    with transaction(storage.engine, "w", scopes) as connection:
+        if incoming.method in FROM_ATTENDEE:
+            return _from_attendee(storage, connection, incoming, obj)
+        return _from_organizer(storage, connection, incoming, obj)
+
+
+def _read(incoming: IncomingImip) -> CalendarObject:
+    try:
+        obj = parse_object(incoming.itip_text)
+    except ValueError as error:
+        raise _Refused(f"unusable iCalendar: {error}") from error
+    if not obj.uid:
+        raise _Refused("the iCalendar has no UID")
+    try:
+        common_organizer(obj.components)
+    except SchedulingError as error:
+        raise _Refused(error.detail or str(error)) from error
+    return obj
+
+
+def _from_attendee(storage, connection: Connection, incoming: IncomingImip,
+                   obj: CalendarObject) -> InboundResult:
+    """REPLY, COUNTER, REFRESH: to a local organizer, from an outside attendee."""
+    attendee = _attendee_sender(incoming, obj)
+    if principals.principal_of(connection, attendee) is not None:
+        raise _Refused(f"{_bare(attendee)} is a user of this server, who answers through "
+                       "CalDAV, not by e-mail")
+    organizer = common_organizer(obj.components)
+    principal = principals.principal_of(connection, organizer) if organizer else None
+    if principal is None:
+        raise _Refused("reply for an event the user does not organise")
+    if _delivered_to_others(connection, incoming, principal):
+        return _ignored(f"iMIP {incoming.method} from {_bare(attendee)} for an event of "
+                        f"{principal} ignored: delivered to other users only")
+    path, copy = _organizer_copy(storage, connection, principal, obj.uid, organizer, attendee)
+    _check_token(connection, incoming, principal, obj.uid, attendee, organizer)
+    message = ItipMessage(incoming.method, attendee, organizer, obj.uid,
+                          with_start_times(incoming.itip_text, copy))
+    _deliver(storage, principal, message)
+    if incoming.method == "REPLY":
+        return _applied(f"iMIP REPLY from {_bare(attendee)} applied to {path}: "
+                        f"{_answers(obj, attendee)}")
+    return _applied(f"iMIP {incoming.method} from {_bare(attendee)} put in the inbox of "
+                    f"{principal} ({path})")
+
+
+def _from_organizer(storage, connection: Connection, incoming: IncomingImip,
+                    obj: CalendarObject) -> InboundResult:
+    """REQUEST, CANCEL, ADD, DECLINECOUNTER: from an outside organizer."""
+    organizer = _organizer_sender(incoming)
+    if principals.principal_of(connection, organizer) is not None:
+        raise _Refused(f"{_bare(organizer)} is a user of this server, who schedules "
+                       "through CalDAV, not by e-mail")
+    targets = _invited_recipients(connection, incoming, obj)
+    if not targets:
+        line = (f"iMIP {incoming.method} from {_bare(organizer)}: no recipient is a user "
+                f"of this server invited to the event")
+        logger.warning("%s%s", line, _message_id(incoming))
+        return InboundResult(NO_SUCH_USER, "no recipient is a user of this server "
+                                           "invited to the event")
+    for principal, _address in targets:
+        _check_not_taken_over(storage, connection, principal, obj.uid, organizer)
+    for principal, address in targets:
+        _deliver(storage, principal,
+                 ItipMessage(incoming.method, organizer, address, obj.uid, incoming.itip_text))
+    where = ", ".join(_copy_path(connection, p, obj.uid) or f"{p}/{principals.INBOX}"
+                      for p, _ in targets)
+    return _applied(f"iMIP {incoming.method} from {_bare(organizer)} applied to {where}")
+
+
+def _applied(line: str) -> InboundResult:
+    logger.info("%s", line)
+    return InboundResult(APPLIED, line)
+
+
+def _deliver(storage, principal: str, message: ItipMessage) -> None:
+    """Local delivery; a message the calendar cannot take is refused."""
+    try:
+        Deliverer(storage, principal).deliver_inbound(principal, message)
+    except (ValueError, VObjectError) as error:  # SchedulingError is a ValueError
+        raise _Refused(f"the message cannot be applied: {error}") from error
+
+
+def with_start_times(itip_text: str, organizer_copy: CalendarObject) -> str:
+    """The message with a DTSTART in every VEVENT, which the inbox needs to
+    store it (RFC 5545 §3.6.1 requires it where there is no METHOD, as in a
+    stored resource).
+
+    RFC 5546 §3.2.3 lets a REPLY (and a REFRESH) leave DTSTART out, and
+    minimal mailers do. An instance starts at its RECURRENCE-ID; the whole
+    series at the organizer's DTSTART. Written in UTC, so no VTIMEZONE is
+    needed; the text is returned as it was when nothing is missing.
+    """
+    calendar = icalendar.Calendar.from_ical(itip_text)
+    missing = [c for c in calendar.subcomponents if c.name == "VEVENT" and "DTSTART" not in c]
+    if not missing:
+        return itip_text
+    series_start = organizer_copy.master.get("DTSTART") if organizer_copy.master else None
+    for component in missing:
+        start = component.get("RECURRENCE-ID") or series_start
+        if start is not None:
+            component.add("DTSTART", _in_utc(start.dt))
+    return calendar.to_ical().decode("utf-8")
+
+
+def _in_utc(value: dt.date) -> dt.date:
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value.astimezone(dt.UTC)
+    return value
+
+
+# -- the checks -------------------------------------------------------------------------
+
+
+def _attendee_sender(incoming: IncomingImip, obj: CalendarObject) -> str:
+    """The attendee who sent a REPLY, COUNTER or REFRESH: the From: address."""
+    if incoming.method == "REPLY":
+        try:
+            return check_reply_sender(incoming)
+        except ImipRejected as error:
+            raise _Refused(error.reason) from error
+    named = {a for c in obj.components for a in attendee_addresses(c)}
+    if incoming.from_address not in named:
+        raise _Refused(f"{incoming.method} sent from {_bare(incoming.from_address)}, "
+                       "who is not one of its attendees")
+    return incoming.from_address
+
+
+def _organizer_sender(incoming: IncomingImip) -> str:
+    try:
+        return check_organizer_sender(incoming)
+    except ImipRejected as error:
+        raise _Refused(error.reason) from error
+
+
+def _organizer_copy(storage, connection: Connection, principal: str, uid: str,
+                    organizer: str, attendee: str) -> tuple[str, CalendarObject]:
+    """The path and content of the organizer's copy, which they must organise
+    and which must invite ``attendee``; refused otherwise."""
+    found = principals.find_by_uid(connection, principal, uid)
+    text = None if found is None else storage.collection_at(found[0]).text_of(found[1])
+    copy = _parsed(text)
+    if copy is None or first_organizer(copy.components) != organizer:
+        raise _Refused("reply for an event the user does not organise")
+    if not any(attendee in attendee_addresses(c) for c in copy.components):
+        raise _Refused(f"{_bare(attendee)} is not invited to the event")
+    assert found is not None
+    return f"{found[0]}/{found[1]}", copy
+
+
+def _check_token(connection: Connection, incoming: IncomingImip, principal: str, uid: str,
+                 attendee: str, organizer: str) -> None:
+    """A reply address token, when the message came through one, must be the
+    one issued for this event and attendee (RFC 6047 §3; see imip_tokens).
+    The refusals do not say whom the token was for."""
+    if incoming.reply_token is None:
+        return
+    token = imip_tokens.lookup(connection, incoming.reply_token)
+    if token is None:
+        raise _Refused("unknown reply address: no invitation was sent from it")
+    if (token.principal, token.uid, normalize(token.organizer)) != (principal, uid, organizer):
+        raise _Refused("the reply address was issued for another event")
+    if normalize(token.attendee) != attendee:
+        raise _Refused("the reply address was issued for another attendee")
+
+
+def _delivered_to_others(connection: Connection, incoming: IncomingImip,
+                         principal: str) -> bool:
+    """Every recipient is a local user other than the organizer: a copy of
+    the answer the organizer gets by another way (or not at all)."""
+    if not incoming.recipients:
+        return False
+    owners = [principals.principal_of(connection, r) for r in incoming.recipients]
+    return all(owner is not None and owner != principal for owner in owners)
+
+
+def _invited_recipients(connection: Connection, incoming: IncomingImip,
+                        obj: CalendarObject) -> list[tuple[str, str]]:
+    """(principal, attendee address) of each recipient who is a local user
+    invited in the message. The address is the recipient's when the message
+    names it, else another address of the same user that it names (the MTA
+    may deliver to an alias)."""
+    invited = [a for c in obj.components for a in attendee_addresses(c)]
+    found: list[tuple[str, str]] = []
+    for recipient in incoming.recipients:
+        principal = principals.principal_of(connection, recipient)
+        if principal is None or any(p == principal for p, _ in found):
+            continue
+        candidates = [recipient, *principals.addresses_of(connection, principal)]
+        address = next((a for a in candidates if a in invited), None)
+        if address is not None:
+            found.append((principal, address))
+    return found
+
+
+def _check_not_taken_over(storage, connection: Connection, principal: str, uid: str,
+                          organizer: str) -> None:
+    """The recipient's copy of ``uid``, if any, must be organised by the same
+    organizer: a message may not take over someone else's event (or the
+    user's own)."""
+    found = principals.find_by_uid(connection, principal, uid)
+    if found is None:
+        return
+    copy = _parsed(storage.collection_at(found[0]).text_of(found[1]))
+    if copy is None or first_organizer(copy.components) != organizer:
+        raise _Refused("the recipient already has an event with this UID, organised by "
+                       "someone else")
+
+
+# -- locking ----------------------------------------------------------------------------
+
+
+def _principals_concerned(storage, connection: Connection, incoming: IncomingImip,
+                          obj: CalendarObject) -> set[str]:
+    """The local principals whose collections the message may change: the
+    organizer, the recipients, the attendees it names, and the attendees of
+    the organizer's copy (a REPLY refreshes their copies)."""
+    organizer = common_organizer(obj.components)
+    addresses = {*incoming.recipients, organizer, *_all_attendees(obj)}
+    if incoming.method == "REPLY" and organizer:
+        owner = principals.principal_of(connection, organizer)
+        found = None if owner is None else principals.find_by_uid(connection, owner, obj.uid)
+        if found is not None:
+            addresses |= _all_attendees(_parsed(
+                storage.collection_at(found[0]).text_of(found[1])))
+    concerned = (principals.principal_of(connection, a) for a in addresses if a)
+    return {p for p in concerned if p is not None}
+
+
+def _lock_scopes(connection: Connection, concerned: Iterable[str]) -> list[str]:
+    """The write-lock scopes (see ``transaction``) of the principals' homes,
+    inboxes and calendars: the scopes a CalDAV write to those takes."""
+    scopes: set[str] = set()
+    for principal in concerned:
+        scopes.add(principal)
+        scopes.add(lock_scope(f"{principal}/{principals.INBOX}"))
+        scopes.update(lock_scope(path) for _, path, _ in
+                      principals.calendars_of(connection, principal))
+    return sorted(scopes)
+
+
+# -- small helpers ----------------------------------------------------------------------
+
+
+def _parsed(text: str | None) -> CalendarObject | None:
+    if text is None:
+        return None
+    try:
+        return parse_object(text)
+    except ValueError:
+        return None
+
+
+def _all_attendees(obj: CalendarObject | None) -> set[str]:
+    return set() if obj is None else {a for c in obj.components for a in attendee_addresses(c)}
+
+
+def _copy_path(connection: Connection, principal: str, uid: str) -> str | None:
+    found = principals.find_by_uid(connection, principal, uid)
+    return None if found is None else f"{found[0]}/{found[1]}"
+
+
+def _component_kinds(itip_text: str) -> set[str]:
+    calendar = icalendar.Calendar.from_ical(itip_text)
+    return {c.name for c in calendar.subcomponents if c.name != "VTIMEZONE"}
+
+
+def _answers(obj: CalendarObject, attendee: str) -> str:
+    """The PARTSTATs a REPLY gives, for the log: ``ACCEPTED``, or per
+    instance ``DECLINED for 20261215T090000Z``."""
+    parts = []
+    for component in obj.components:
+        line = next((p for p in attendee_properties(component)
+                     if normalize(str(p)) == attendee), None)
+        answer = partstat(line) or "NEEDS-ACTION"
+        key = recurrence_key(component)
+        parts.append(answer if key is None else f"{answer} for {key}")
+    return ", ".join(parts)
+
+
+def _bare(address: str) -> str:
+    return address.removeprefix("mailto:")
+
+
+def _message_id(incoming: IncomingImip) -> str:
+    return f" (Message-ID {incoming.message_id})" if incoming.message_id else ""
+
+
+def _sender_for_log(raw: bytes) -> str:
+    """The From: of a message that could not be read as iMIP, for the log line."""
+    try:
+        headers = BytesHeaderParser(policy=policy.default).parsebytes(raw)
+        addresses = getattr(headers.get("From"), "addresses", ())
+        return addresses[0].addr_spec if len(addresses) == 1 else "an unknown sender"
+    except Exception:  # a header the parser cannot take: the log says so
+        return "an unknown sender"
