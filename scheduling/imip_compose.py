@@ -21,12 +21,12 @@ attendee, so a receiver can check it against the iCalendar): a server that
 writes its users' own addresses into From: fails DMARC for every domain it
 does not control, and the mail is dropped or filed as spam. When
 ``ImipIdentity.sender`` is configured the mail comes From: that address,
-named after the calendar user (``"Alice Example (via kalend)"``), and
-Reply-To: leads back — to a tokenised reply address when one is configured,
-so an answer from a client that replies by e-mail finds its way to this
-server, else to the calendar user. No Sender: header: it would repeat the
-From:. Without ``sender`` (a server that may send as its users' domain)
-From: is the calendar user's own address. The price of ``sender``: a
+named after the calendar user (``"Alice Example (via kalend)"``), with
+Sender: that address, and Reply-To: leads back — to a tokenised reply
+address when one is configured, so an answer from a client that replies by
+e-mail finds its way to this server, else to the calendar user. Without
+``sender`` (a server that may send as its users' domain) From: is the
+calendar user's own address. The price of ``sender``: a
 receiver that checks From: against the ATTENDEE of a REPLY (kalend's own
 ``imip_receive.check_reply_sender`` does) refuses replies sent from the
 server's address, so a server whose users answer invitations from other
@@ -248,6 +248,9 @@ def _address_headers(
     if server:
         named = f"{sender_name or own.partition('@')[0]} ({VIA})"
         message["From"] = _mailbox(named, server)
+        # Sender: names the mailbox that really sent it (RFC 5322 §3.6.2);
+        # some clients show it beside From:, and bounces are matched on it.
+        message["Sender"] = _mailbox(None, server)
         message["Reply-To"] = _mailbox(sender_name, replies or own)
     else:
         message["From"] = _mailbox(sender_name, own)

@@ -116,6 +116,7 @@ def test_outside_attendees_receive_a_standard_invitation(server, sink):
         assert message["Subject"].startswith("Invitation: Quarterly planning")
         assert message["To"].addresses[0].addr_spec == rcpt
         assert message["From"].addresses[0].addr_spec == "calendar@kalend.test"
+        assert message["Sender"].addresses[0].addr_spec == "calendar@kalend.test"
         assert "Alice Example" in message["From"].addresses[0].display_name
         token = tokens[f"mailto:{rcpt}"]
         assert message["Reply-To"].addresses[0].addr_spec == f"calendar+{token}@kalend.test"
