@@ -15,7 +15,7 @@ import threading
 
 import icalendar
 import pytest
-from imip_support import SmtpSink, imip_config, wait_until
+from smtp_sink_support import SmtpSink, imip_config, wait_until
 from kalend_testing import KalendServer, write_config
 from sqlalchemy import text
 

@@ -16,7 +16,7 @@ from email.policy import SMTP
 
 import icalendar
 import pytest
-from imip_support import SmtpSink, imip_config, wait_until
+from smtp_sink_support import SmtpSink, imip_config, wait_until
 from kalend_testing import KalendServer, write_config
 
 ALICE = "alice@kalend.test"
