@@ -13,7 +13,8 @@ What an answer depends on, and why the key covers it:
 
 * the request body (filter, properties, CALDAV:timezone) — hashed into the key;
 * the collection's items and properties (its calendar-timezone decides how
-  floating times compare) — the ETag, checked on every use;
+  floating times compare) — the ETag, checked on every use, together with
+  the oldest sync token still honoured (``Collection.answer_version``);
 * the URL prefix the hrefs are written with — in the key;
 * who asks — in the key, although rights are checked before the cache is
   consulted, so that no answer is ever handed across users.
@@ -40,7 +41,7 @@ from kalend.server import compression
 class CachedAnswer:
     """A 207 answer and, once a client has asked for it, its gzip form."""
 
-    etag: str
+    version: str
     headers: tuple[tuple[str, str], ...]
     body: bytes
     _gzipped: bytes | None = field(default=None, repr=False)
@@ -84,22 +85,22 @@ class AnswerCache:
     def enabled(self) -> bool:
         return self.max_bytes > 0
 
-    def get(self, key: CacheKey, etag: str) -> CachedAnswer | None:
+    def get(self, key: CacheKey, version: str) -> CachedAnswer | None:
         if not self.enabled:
             return None
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
                 return None
-            if entry.etag != etag:
+            if entry.version != version:
                 self._drop(key)
                 return None
             self._entries.move_to_end(key)
             return entry
 
-    def put(self, key: CacheKey, etag: str, headers: dict[str, str],
+    def put(self, key: CacheKey, version: str, headers: dict[str, str],
             body: bytes) -> CachedAnswer:
-        entry = CachedAnswer(etag, tuple(headers.items()), body)
+        entry = CachedAnswer(version, tuple(headers.items()), body)
         # An answer bigger than a quarter of the cache would evict the rest.
         if not self.enabled or entry.size > self.max_bytes // 4:
             return entry

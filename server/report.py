@@ -178,12 +178,12 @@ class ApplicationPartReport(ApplicationBase):
                 return None
             if not access.check("r", collection):
                 return httputils.NOT_ALLOWED
-            cached = self._answers.get(key, collection.etag)
+            version = collection.answer_version
+            cached = self._answers.get(key, version)
             if cached is not None:
                 request_info["status"] = client.MULTI_STATUS
                 environ[ANSWER_ENVIRON_KEY] = cached
                 return client.MULTI_STATUS, dict(cached.headers), cached.body, None
-            etag = collection.etag
             writer = MultistatusWriter(collection_href(base_prefix, collection.path),
                                        self._encoding)
             with_text = any(n in TEXT_PROPERTIES for n in names)
@@ -207,7 +207,7 @@ class ApplicationPartReport(ApplicationBase):
                     writer.item(row, names)
         request_info["status"] = client.MULTI_STATUS
         headers = {"Content-Type": f"text/xml; charset={self._encoding}"}
-        answer = self._answers.put(key, etag, headers, writer.render(trailer))
+        answer = self._answers.put(key, version, headers, writer.render(trailer))
         environ[ANSWER_ENVIRON_KEY] = answer
         return client.MULTI_STATUS, headers, answer.body, None
 

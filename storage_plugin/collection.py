@@ -152,6 +152,13 @@ class Collection(radicale_storage.BaseCollection):
         return f'"kalend-{self._id}-{self._sync_seq}"'
 
     @property
+    def answer_version(self) -> str:
+        """What every answer about this collection depends on: its contents
+        (the ETag) and the oldest sync token still honoured (pruning the
+        change log turns old tokens from a diff into DAV:valid-sync-token)."""
+        return f"{self.etag}-{self._sync_floor}"
+
+    @property
     def last_modified(self) -> str:
         return http_date(self._modified)
 

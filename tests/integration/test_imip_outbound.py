@@ -15,8 +15,8 @@ import threading
 
 import icalendar
 import pytest
-from smtp_sink_support import SmtpSink, imip_config, wait_until
 from kalend_testing import KalendServer, write_config
+from smtp_sink_support import SmtpSink, imip_config, wait_until
 from sqlalchemy import text
 
 ORGANIZER = "alice"

@@ -16,8 +16,8 @@ from email.policy import SMTP
 
 import icalendar
 import pytest
-from smtp_sink_support import SmtpSink, imip_config, wait_until
 from kalend_testing import KalendServer, write_config
+from smtp_sink_support import SmtpSink, imip_config, wait_until
 
 ALICE = "alice@kalend.test"
 BOB = "bob@kalend.test"

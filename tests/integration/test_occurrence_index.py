@@ -186,8 +186,9 @@ def test_items_stored_before_the_index_are_found_and_then_indexed(old_schema_dat
                              text=True, timeout=120)
     upgraded = subprocess.run(command + ["db", "upgrade", "--config", config],
                               capture_output=True, text=True, timeout=120)
-    unindexed = [bool(v) for (v,) in engine.connect().execute(
-        text("SELECT occ_from > occ_until FROM item"))]
+    with engine.connect() as connection:   # closed: an open SQLite read would hold a lock
+        unindexed = [bool(v) for (v,) in connection.execute(
+            text("SELECT occ_from > occ_until FROM item"))]
     found_unindexed = hrefs_in_week(config)
     maintained = subprocess.run(command + ["maintain", "--config", config],
                                 capture_output=True, text=True, timeout=120)
