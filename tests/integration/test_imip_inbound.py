@@ -22,7 +22,13 @@ from pathlib import Path
 import icalendar
 import pytest
 from kalend_testing import write_config
-from scheduling_support import CALENDAR_CONTENT, collection_texts
+from scheduling_support import (
+    CALENDAR_CONTENT,
+    collection_texts,
+    components,
+    master,
+    only_copy,
+)
 from sqlalchemy import insert
 
 from kalend.scheduling.imip_tokens import token_for
@@ -87,15 +93,6 @@ def get(server, user: str, path: str) -> str:
     return response.text
 
 
-def components(text: str) -> list:
-    calendar = icalendar.Calendar.from_ical(text)
-    return [c for c in calendar.walk() if c.name in ("VEVENT", "VTODO")]
-
-
-def master(text: str):
-    return next(c for c in components(text) if c.get("RECURRENCE-ID") is None)
-
-
 def instance(text: str, utc: str):
     wanted = dt.datetime.strptime(utc, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
     for component in components(text):
@@ -120,13 +117,6 @@ def inbox(server, user: str) -> list[tuple[str, str]]:
         calendar = icalendar.Calendar.from_ical(text)
         found.append((str(calendar.get("METHOD")), str(components(text)[0].get("UID"))))
     return sorted(found)
-
-
-def only_copy(server, user: str, uid: str) -> tuple[str, str]:
-    found = [(f"/{user}/default/{name}", text) for name, text
-             in collection_texts(server, user, f"/{user}/default/").items() if uid in text]
-    assert len(found) == 1, (user, uid, len(found))
-    return found[0]
 
 
 def stored_items(server) -> list[tuple]:
