@@ -96,7 +96,7 @@ def _relative_statements(columns: tuple, component: str) -> tuple:
     i = schema.item.c
     selected = _with_bounds(columns)
     in_index = select(*selected).where(
-        i.id.in_(occurrence_index.matching_ids_statement(component)),
+        occurrence_index.item_has_instance(component),
         i.alarm_lead.is_not(None))
     return in_index, occurrence_index.outside_window_statement(selected, component)
 

@@ -24,7 +24,19 @@ import radicale.item as radicale_item
 from radicale import pathutils
 from radicale import storage as radicale_storage
 from radicale.item import filter as radicale_filter
-from sqlalchemy import Connection, bindparam, delete, exists, insert, null, select, update
+from sqlalchemy import (
+    Connection,
+    bindparam,
+    delete,
+    exists,
+    false,
+    insert,
+    null,
+    select,
+    true,
+    union_all,
+    update,
+)
 
 from kalend.storage_plugin import alarm_query, occurrence_index, schema
 from kalend.storage_plugin import occurrences as occ
@@ -61,10 +73,16 @@ _LISTING_WITHOUT_TEXT = _listing(False)
 
 @functools.cache
 def _matching_items_statement(component: str):
-    """Item rows with an instance in a range (parameters: see
-    ``occurrence_index.range_parameters``), built once per component."""
-    return select(*_ITEM_COLUMNS).where(
-        schema.item.c.id.in_(occurrence_index.matching_ids_statement(component)))
+    """Item rows with an instance in a range, then (``indexed`` false) the
+    rows whose index window misses part of it, to be expanded on the fly;
+    one statement, built once per component, so a week view costs one round
+    trip (parameters: ``occurrence_index.range_parameters`` and
+    ``outside_window_parameters``)."""
+    in_index = select(*_ITEM_COLUMNS, true().label("indexed")).where(
+        occurrence_index.item_has_instance(component))
+    outside = occurrence_index.outside_window_statement(
+        (*_ITEM_COLUMNS, false().label("indexed")), component)
+    return union_all(in_index, outside)
 
 
 class InvalidSyncTokenError(ValueError):
@@ -271,15 +289,17 @@ class Collection(radicale_storage.BaseCollection):
             return
         zone = self.query_zone()
         exact = simple and tag in ("VEVENT", "VJOURNAL")
+        parameters = occurrence_index.range_parameters(self._id, start, end, zone)
+        parameters.update(occurrence_index.outside_window_parameters(self._id, start, end))
         seen: set[str] = set()
-        for row in self._conn.execute(
-                _matching_items_statement(tag),
-                occurrence_index.range_parameters(self._id, start, end, zone)).mappings():
-            seen.add(row["href"])
-            yield row, exact
-        for row in self._conn.execute(
-                occurrence_index.outside_window_statement(_ITEM_COLUMNS, tag),
-                occurrence_index.outside_window_parameters(self._id, start, end)).mappings():
+        outside = []
+        for row in self._conn.execute(_matching_items_statement(tag), parameters).mappings():
+            if row["indexed"]:
+                seen.add(row["href"])
+                yield row, exact
+            else:
+                outside.append(row)
+        for row in outside:
             if row["href"] not in seen and self._has_instance(row["text"], tag, start, end, zone):
                 yield row, exact
 
