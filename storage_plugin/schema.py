@@ -110,7 +110,10 @@ occurrence = Table(
     Column("transp", String(32), nullable=True),
     Column("fbtype", String(32), nullable=False),
     Index("ix_occurrence_item", "item_id"),
-    Index("ix_occurrence_range", "collection_id", "component", "floating", "start"),
+    # Covering: range queries read item_id, end and fbtype from the index
+    # alone (migration 0006).
+    Index("ix_occurrence_range", "collection_id", "component", "floating", "start", "end",
+          "item_id", "fbtype"),
     # SQLite uses a partial index only when the query repeats its WHERE as
     # written; SQLAlchemy writes a boolean column test as "long_span = 1" there.
     Index("ix_occurrence_long_range", "collection_id", "component", "floating", "end",

@@ -54,6 +54,8 @@ def test_week_rows_come_from_a_bounded_range_of_the_occurrence_index(tmp_path):
 
     assert "SCAN occurrence" not in found
     assert "ix_occurrence_range" in found and "ix_occurrence_long_range" in found
+    # The range index holds the columns read: no table row per occurrence.
+    assert "COVERING INDEX ix_occurrence_range" in found
 
 
 def _fill_postgres(engine, items: int) -> int:
