@@ -19,6 +19,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import ClassVar
 
 from sqlalchemy import (
     Boolean,
@@ -236,8 +237,8 @@ class IdsFrom(ColumnElement[bool]):
     #: A comparison already: SQLite must not get "… = 1" appended, which
     #: would hide the IN from its planner.
     _is_implicitly_boolean = True
-    _traverse_internals = [("column", InternalTraversal.dp_clauseelement),
-                           ("ids", InternalTraversal.dp_clauseelement)]
+    _traverse_internals: ClassVar = [("column", InternalTraversal.dp_clauseelement),
+                                     ("ids", InternalTraversal.dp_clauseelement)]
 
     def __init__(self, column: ColumnElement, ids: SelectBase) -> None:
         self.column = column

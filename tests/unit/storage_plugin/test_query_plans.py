@@ -6,13 +6,12 @@ that walks an index over every item that started before the week would not.
 
 from __future__ import annotations
 
-import pytest
+from kalend_testing import reset_database
 from sqlalchemy import text
 
 from kalend.storage_plugin import migrate, occurrence_index
 from kalend.storage_plugin.collection import _ITEM_COLUMNS, _matching_items_statement
 from kalend.storage_plugin.engine import make_engine
-from kalend_testing import reset_database
 
 WEEK = (1_000_000_000, 1_000_604_800)
 STEP = 600
