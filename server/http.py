@@ -18,10 +18,10 @@ import wsgiref.simple_server
 from collections.abc import Callable
 
 from radicale import config as radicale_config
-from radicale.server import RequestHandler
 
 from kalend.scheduling.imip_sender import start_background as start_imip_worker
 from kalend.server.app import Application
+from kalend.server.http_handler import ConnectionRegistry, PersistentRequestHandler
 from kalend.server.maintenance import start_background
 from kalend.storage_plugin.settings import data_folder
 
@@ -29,10 +29,12 @@ logger = logging.getLogger("kalend.server")
 
 
 class ThreadedWSGIServer(socketserver.ThreadingMixIn, wsgiref.simple_server.WSGIServer):
-    """One thread per connection; requests are independent transactions.
+    """One thread per connection, kept for the client's next requests
+    (``http_handler``); requests are independent transactions.
 
     Request threads are joined on shutdown (``block_on_close``), so a request
-    in flight at Ctrl-C finishes and commits instead of being cut off.
+    in flight at Ctrl-C finishes and commits instead of being cut off; kept
+    connections waiting for a next request are closed first (``close_idle``).
     """
 
     daemon_threads = False
@@ -42,7 +44,9 @@ class ThreadedWSGIServer(socketserver.ThreadingMixIn, wsgiref.simple_server.WSGI
     def __init__(self, address: tuple[str, int], family: int, timeout: float) -> None:
         self.address_family = family
         self._client_timeout = timeout
-        super().__init__(address, RequestHandler)
+        self.request_timeout = timeout if timeout > 0 else None
+        self.connections = ConnectionRegistry()
+        super().__init__(address, PersistentRequestHandler)
 
     def server_bind(self) -> None:
         if self.address_family == socket.AF_INET6:
@@ -133,6 +137,7 @@ def serve(configuration: radicale_config.Configuration,
     finally:
         for server in servers:
             server.shutdown()
+            server.connections.close_idle()
             server.server_close()
         for thread in threads:
             thread.join(timeout=10)
