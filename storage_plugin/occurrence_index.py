@@ -163,33 +163,6 @@ def _long_hit(start, end, inclusive: bool):
     return and_(o.end > start, (o.start + 0) < end)
 
 
-def _overlapping(columns: Sequence, collection_ids: Sequence[int], component: str,
-                 start: int, end: int, floating: bool, inclusive: bool) -> list[Select]:
-    """Selects (short rows, long rows) of occurrences overlapping [start, end)."""
-    o = schema.occurrence.c
-    base = [o.collection_id.in_(collection_ids) if len(collection_ids) > 1
-            else o.collection_id == collection_ids[0],
-            o.component == component, o.floating.is_(floating)]
-    if inclusive:
-        hit = and_(o.start <= end, o.end >= start)
-    else:
-        hit = and_(o.start < end, or_(o.end > start, o.start >= start))
-    short = select(*columns).where(*base, o.start >= start - occ.LONG_SPAN_SECONDS, hit)
-    long = select(*columns).where(*base, o.long_span, _long_hit(start, end, inclusive))
-    return [short, long]
-
-
-def overlapping_selects(columns: Sequence, collection_ids: Sequence[int], component: str,
-                        start: int, end: int, zone: dt.tzinfo | None) -> list[Select]:
-    """Selects of rows overlapping the UTC range [start, end); floating rows
-    are compared in ``zone`` (RFC 4791 §9.9)."""
-    inclusive = component == "VTODO"
-    local_start, local_end = occ.wall_clock(start, zone), occ.wall_clock(end, zone)
-    return (_overlapping(columns, collection_ids, component, start, end, False, inclusive)
-            + _overlapping(columns, collection_ids, component, local_start, local_end,
-                           True, inclusive))
-
-
 def _range_selects(columns: Sequence, component: str, collection_clause,
                    extra: Sequence = ()) -> list[Select]:
     """The four selects (exact and floating rows, short and long) of a
@@ -373,26 +346,38 @@ def reindex(connection: Connection, rows: Iterable[tuple[int, int, str, int, int
     return count
 
 
+@functools.cache
+def _instances_statement():
+    """(href, start, end, floating, recurrence id) of the VEVENT instances of
+    a collection (``cid``) in a range (``range_parameters``), for items whose
+    window covers the whole UTC range; built once, so an expanded week is
+    one statement with fixed parameters (an IN list of the answer's hrefs
+    made PostgreSQL and psycopg parse and plan a new statement of a thousand
+    placeholders every time: 15 ms of an 80 ms answer)."""
+    o, i = schema.occurrence.c, schema.item.c
+    columns = [o.item_id, o.start, o.end, o.floating, o.recurrence_id]
+    found = union(*_range_selects(columns, "VEVENT",
+                                  o.collection_id == bindparam("cid"))).subquery()
+    return (select(i.href, found.c.start, found.c.end, found.c.floating,
+                   found.c.recurrence_id)
+            .join_from(found, schema.item, i.id == found.c.item_id)
+            .where(i.occ_from <= bindparam("s"), i.occ_until >= bindparam("e")))
+
+
 def indexed_instances(connection: Connection, collection_id: int, hrefs: Sequence[str],
                       start: int, end: int, zone: dt.tzinfo | None
                       ) -> dict[str, list[tuple[int, int, bool, str | None]]]:
     """href -> (start, end, floating, recurrence id) of its VEVENT instances
-    overlapping [start, end), for the items whose materialised window covers
-    the whole range and that have such instances (the others are absent:
-    they need the full expansion)."""
-    i, o = schema.item.c, schema.occurrence.c
-    covered = {item_id: href for item_id, href in connection.execute(
-        select(i.id, i.href).where(i.collection_id == collection_id, i.href.in_(list(hrefs)),
-                                   i.occ_from <= start, i.occ_until >= end))}
-    if not covered:
-        return {}
-    columns = [o.item_id, o.start, o.end, o.floating, o.recurrence_id]
-    selects = [s.where(o.item_id.in_(list(covered))) for s in overlapping_selects(
-        columns, [collection_id], "VEVENT", start, end, zone)]
+    overlapping [start, end), for those of ``hrefs`` whose materialised
+    window covers the whole range and that have such instances (the others
+    are absent: they need the full expansion)."""
+    wanted = set(hrefs)
     found: dict[str, list[tuple[int, int, bool, str | None]]] = {}
-    for item_id, row_start, row_end, floating, recurrence_id in connection.execute(union(*selects)):
-        found.setdefault(covered[item_id], []).append(
-            (row_start, row_end, bool(floating), recurrence_id))
+    for href, row_start, row_end, floating, recurrence_id in connection.execute(
+            _instances_statement(), range_parameters(collection_id, start, end, zone)):
+        if href in wanted:
+            found.setdefault(href, []).append(
+                (row_start, row_end, bool(floating), recurrence_id))
     for rows in found.values():
         rows.sort()
     return found
