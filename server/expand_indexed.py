@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from kalend.server.expand_single import DECLINED, _to_utc, without_timezones
 from kalend.server.ical_dates import date_value, parse_date, parse_local, utc_value
@@ -72,7 +74,7 @@ def _property(block: list[str], name: str) -> str | None:
     return None
 
 
-def _recurrence_key(line: str, zone: dt.tzinfo | None) -> str:
+def _recurrence_key(line: str) -> str:
     """The RECURRENCE-ID of an override in the index's notation."""
     converted = _to_utc(line, None)
     if converted is None:
@@ -157,14 +159,25 @@ def _rid_seconds(recurrence_id: str) -> int:
     return calendar.timegm(parsed.timetuple())
 
 
-def expand_from_rows(text: str, rows: Sequence[tuple[int, int, bool, str | None]],
-                     zone: dt.tzinfo | None):
-    """The expanded text for these instance rows (None when there are none),
-    or ``DECLINED``."""
-    if not rows:
-        return None
-    if any(row[3] is None for row in rows):
-        return DECLINED  # not a recurring object
+#: Parsed objects kept between requests (about 3 KB each): a calendar's
+#: recurring events are expanded again for every week view, and splitting
+#: their text into lines is most of the cost of expanding them.
+PARSED_CACHE_SIZE = 4096
+
+
+class _Parsed(NamedTuple):
+    """An object's text taken apart once; shared between threads, so never
+    changed after it is built."""
+
+    head: tuple[str, ...]                 # VCALENDAR lines before END:VCALENDAR
+    closing: str
+    master: _Master
+    overrides: dict[str, list[str]]       # recurrence key -> VEVENT lines
+
+
+@functools.lru_cache(maxsize=PARSED_CACHE_SIZE)
+def _parsed(text: str) -> _Parsed | None:
+    """The object's parts, or None when this module declines it."""
     try:
         envelope, blocks = _split(text)
         master_block: list[str] | None = None
@@ -173,23 +186,39 @@ def expand_from_rows(text: str, rows: Sequence[tuple[int, int, bool, str | None]
             recurrence = _property(block, "RECURRENCE-ID")
             if recurrence is None:
                 if master_block is not None:
-                    return DECLINED
+                    return None
                 master_block = block
             else:
-                overrides[_recurrence_key(recurrence, zone)] = block
+                overrides[_recurrence_key(recurrence)] = block
         if master_block is None:
-            return DECLINED
+            return None
         master = _Master(master_block)
-        body: list[str] = []
+    except _Declined:
+        return None
+    if envelope and envelope[-1].upper().startswith("END:VCALENDAR"):
+        return _Parsed(tuple(envelope[:-1]), envelope[-1], master, overrides)
+    return _Parsed(tuple(envelope), "END:VCALENDAR", master, overrides)
+
+
+def expand_from_rows(text: str, rows: Sequence[tuple[int, int, bool, str | None]],
+                     zone: dt.tzinfo | None):
+    """The expanded text for these instance rows (None when there are none),
+    or ``DECLINED``."""
+    if not rows:
+        return None
+    if any(row[3] is None for row in rows):
+        return DECLINED  # not a recurring object
+    parsed = _parsed(text)
+    if parsed is None:
+        return DECLINED
+    body: list[str] = []
+    try:
         for row in rows:
-            override = overrides.get(row[3] or "")
+            override = parsed.overrides.get(row[3] or "")
             if override is not None:
-                instance = _convert_block(override, zone)
+                body.extend(_convert_block(override, zone))
             else:
-                instance = master.instance(row, zone)
-            body.extend(instance)
+                body.extend(parsed.master.instance(row, zone))
     except _Declined:
         return DECLINED
-    closing = envelope.pop() if envelope and envelope[-1].upper().startswith("END:VCALENDAR") \
-        else "END:VCALENDAR"
-    return "\r\n".join([*envelope, *body, closing, ""])
+    return "\r\n".join([*parsed.head, *body, parsed.closing, ""])

@@ -8,6 +8,7 @@ import pathlib
 import icalendar
 import pytest
 
+from kalend.server import expand_indexed
 from kalend.server.calendar_data import expand
 from kalend.server.expand_indexed import DECLINED, expand_from_rows
 from kalend.storage_plugin import occurrences as occ
@@ -60,3 +61,32 @@ def test_rows_expansion_matches_the_full_expansion(name, zone):
     assert instances(fast) == instances(slow)
     assert fast.count("BEGIN:VEVENT") == count
     assert "BEGIN:VTIMEZONE" not in fast and "RRULE" not in fast and "EXDATE" not in fast
+
+
+@pytest.mark.parametrize("name", recurring_event_fixtures())
+def test_a_parsed_object_reused_for_other_ranges_and_zones_answers_as_afresh(name):
+    """The parsed object is kept between requests (``_parsed``); expanding it
+    again, for another range and zone, must not see anything the first
+    expansion left behind."""
+    text = (FIXTURES / name).read_text()
+    calendar = occ.parse(text)
+    ranges = [RANGE, (RANGE[0] + 30 * 86400, RANGE[1])]
+    zones = [None, dt.timezone(dt.timedelta(hours=9))]
+
+    def rows(span, zone):
+        return [(o.start, o.end, o.floating, o.recurrence_id)
+                for o in occ.occurrences_between(calendar, *span)
+                if o.component == "VEVENT" and occ.overlaps(o, *span, zone)]
+
+    expand_indexed._parsed.cache_clear()
+    afresh = []
+    for span, zone in zip(ranges, zones, strict=True):
+        afresh.append(expand_from_rows(text, rows(span, zone), zone))
+        expand_indexed._parsed.cache_clear()
+    reused = [expand_from_rows(text, rows(span, zone), zone)
+              for span, zone in zip(ranges, zones, strict=True)]
+
+    assert reused == afresh
+    parsed_twice = sum(1 for span, zone in zip(ranges, zones, strict=True)
+                       if rows(span, zone) and all(r[3] for r in rows(span, zone)))
+    assert expand_indexed._parsed.cache_info().hits == max(parsed_twice - 1, 0)
