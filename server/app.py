@@ -26,7 +26,7 @@ from kalend.server.schedule_rights import ScheduleCollectionRights
 from kalend.server.scheduling_writes import ApplicationPartSchedulingWrites
 from kalend.storage_plugin import Storage, principals
 from kalend.storage_plugin.occurrences import InstanceLimitError
-from kalend.storage_plugin.transaction import transaction
+from kalend.storage_plugin.transaction import request_scope, transaction
 
 radicale_compat.apply()
 
@@ -65,13 +65,19 @@ class Application(ApplicationPartReport, ApplicationPartSchedulePropfind,
     def _handle_request(self, environ: types.WSGIEnviron
                         ) -> compression.Handled:  # type: ignore[override]
         if compression.accepts_gzip(environ):
-            status, headers, answers = compression.gzip_handled(super()._handle_request,
+            status, headers, answers = compression.gzip_handled(self._handle_in_scope,
                                                                 environ)
         else:
-            status, headers, answers = super()._handle_request(environ)
+            status, headers, answers = self._handle_in_scope(environ)
         headers = [(name, f"{value}, {AUTO_SCHEDULE}" if name == "DAV" else value)
                    for name, value in headers]
         return status, headers, answers
+
+    def _handle_in_scope(self, environ: types.WSGIEnviron) -> compression.Handled:
+        """Radicale's request handling, its reads in one database transaction
+        (``request_scope``), which ends before the answer is compressed."""
+        with request_scope():
+            return super()._handle_request(environ)
 
     # -- request bodies (see request_checks) ----------------------------------
 
