@@ -1,7 +1,9 @@
-"""Pooled PostgreSQL connections: pinged after sitting idle, not on every
-checkout (see ``engine._ping_after_idle``)."""
+"""Pooled PostgreSQL connections: pinged when the server may have ended
+them, not on every checkout (see ``engine._ping_after_idle``)."""
 
 from __future__ import annotations
+
+import time
 
 import psycopg
 import pytest
@@ -29,13 +31,38 @@ def pg_engine(postgres_url):
         engine.dispose()
 
 
-def test_a_connection_killed_while_idle_is_replaced_before_use(pg_engine, postgres_url,
-                                                               monkeypatch):
-    """The database restarted (here: the backend was terminated) while the
-    pool held the connection: the next request gets a fresh one, not an error."""
-    first = _backend_pid(pg_engine)
+def _terminate(postgres_url: str, pid: int) -> None:
+    """End a backend as a restart would, and wait until its process is gone
+    (its end of the socket closed)."""
     with psycopg.connect(_admin_dsn(postgres_url), autocommit=True) as admin:
-        admin.execute("SELECT pg_terminate_backend(%s)", (first,))
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        for _ in range(500):
+            if not admin.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s",
+                                 (pid,)).fetchall():
+                return
+            time.sleep(0.01)
+    raise AssertionError(f"backend {pid} did not end")
+
+
+def test_a_connection_ended_by_the_server_is_replaced_before_use(pg_engine, postgres_url):
+    """The database restarted (here: the backend was terminated) a moment
+    after the connection's last use: the socket says so, and the next request
+    gets a fresh connection, not an error."""
+    first = _backend_pid(pg_engine)
+    _terminate(postgres_url, first)
+
+    second = _backend_pid(pg_engine)
+
+    assert second != first
+
+
+def test_a_connection_idle_for_long_is_pinged_before_use(pg_engine, postgres_url,
+                                                         monkeypatch):
+    """After a long idle the connection is pinged even when its socket is
+    quiet (a network may drop it without a word)."""
+    first = _backend_pid(pg_engine)
+    _terminate(postgres_url, first)
+    monkeypatch.setattr(engine_module, "_has_input", lambda connection: False)
     monkeypatch.setattr(engine_module, "PING_AFTER_IDLE_SECONDS", 0.0)
 
     second = _backend_pid(pg_engine)
