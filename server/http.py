@@ -35,18 +35,51 @@ class ThreadedWSGIServer(socketserver.ThreadingMixIn, wsgiref.simple_server.WSGI
     Request threads are joined on shutdown (``block_on_close``), so a request
     in flight at Ctrl-C finishes and commits instead of being cut off; kept
     connections waiting for a next request are closed first (``close_idle``).
+
+    ``[server] max_connections`` caps the open connections, as in Radicale's
+    own server: at the cap, a kept connection waiting for its next request is
+    closed to make room, and when none is idle, new connections wait in the
+    listen queue until a request finishes.
     """
 
     daemon_threads = False
     block_on_close = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], family: int, timeout: float) -> None:
+    def __init__(self, address: tuple[str, int], family: int, timeout: float,
+                 max_connections: int = 0) -> None:
         self.address_family = family
         self._client_timeout = timeout
         self.request_timeout = timeout if timeout > 0 else None
         self.connections = ConnectionRegistry()
+        self._slots = (threading.BoundedSemaphore(max_connections)
+                       if max_connections > 0 else None)
         super().__init__(address, PersistentRequestHandler)
+
+    def process_request(self, request, client_address) -> None:  # type: ignore[override]
+        # The slot is released by close_request, which socketserver calls
+        # when the connection's thread ends (or when starting it fails).
+        if self._slots is not None and not self._take_slot():
+            request.close()         # stopping: the connection never got a slot
+            return
+        super().process_request(request, client_address)
+
+    def _take_slot(self) -> bool:
+        """Wait for a free connection slot, closing idle kept connections to
+        make one; False when the server stops meanwhile."""
+        assert self._slots is not None
+        while not self._slots.acquire(timeout=0.05):
+            if self.connections.stopping:
+                return False
+            self.connections.close_one_idle()
+        return True
+
+    def close_request(self, request) -> None:  # type: ignore[override]
+        try:
+            super().close_request(request)
+        finally:
+            if self._slots is not None:
+                self._slots.release()
 
     def server_bind(self) -> None:
         if self.address_family == socket.AF_INET6:
@@ -63,12 +96,14 @@ class ThreadedWSGIServer(socketserver.ThreadingMixIn, wsgiref.simple_server.WSGI
         logger.exception("error while serving %s", client_address)
 
 
-def _bind(hosts: list[tuple[str, int]], timeout: float) -> list[ThreadedWSGIServer]:
+def _bind(hosts: list[tuple[str, int]], timeout: float,
+          max_connections: int) -> list[ThreadedWSGIServer]:
     servers = []
     for host, port in hosts:
         infos = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         family, _, _, _, address = infos[0]
-        servers.append(ThreadedWSGIServer((address[0], address[1]), family, timeout))
+        servers.append(ThreadedWSGIServer((address[0], address[1]), family, timeout,
+                                          max_connections))
     return servers
 
 
@@ -114,7 +149,8 @@ def serve(configuration: radicale_config.Configuration,
         gc.collect()
         gc.freeze()
     servers = _bind(hosts or configuration.get("server", "hosts"),
-                    configuration.get("server", "timeout"))
+                    configuration.get("server", "timeout"),
+                    configuration.get("server", "max_connections"))
     for server in servers:
         server.set_app(application)
     stop = stop or threading.Event()

@@ -213,34 +213,48 @@ class PersistentRequestHandler(RequestHandler):
 
 class ConnectionRegistry:
     """The server's view of its kept connections: which wait between
-    requests, so that shutdown can close those at once."""
+    requests, so that shutdown, or a server at its connection cap, can close
+    them."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._idle: set[socket.socket] = set()
-        self._stopping = False
+        # Insertion-ordered: the connection idle the longest comes first.
+        self._idle: dict[socket.socket, None] = {}
+        self.stopping = False
 
     def mark_idle(self, connection: socket.socket) -> bool:
         with self._lock:
-            if self._stopping:
+            if self.stopping:
                 return False
-            self._idle.add(connection)
+            self._idle[connection] = None
             return True
 
     def mark_busy(self, connection: socket.socket) -> bool:
         """False when the server closed the connection while it was idle."""
         with self._lock:
-            if connection in self._idle:
-                self._idle.discard(connection)
-                return True
-            return False
+            return self._idle.pop(connection, False) is None
+
+    def close_one_idle(self) -> bool:
+        """Close the connection idle the longest; False when none is idle."""
+        with self._lock:
+            if not self._idle:
+                return False
+            connection = next(iter(self._idle))
+            del self._idle[connection]
+        _hang_up(connection)
+        return True
 
     def close_idle(self) -> None:
         with self._lock:
-            self._stopping = True
-            idle, self._idle = self._idle, set()
+            self.stopping = True
+            idle, self._idle = list(self._idle), {}
         for connection in idle:
-            try:
-                connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            _hang_up(connection)
+
+
+def _hang_up(connection: socket.socket) -> None:
+    """End an idle connection; its thread sees the end and finishes."""
+    try:
+        connection.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass

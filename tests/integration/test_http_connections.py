@@ -216,3 +216,46 @@ def test_stopping_closes_idle_connections_without_waiting_for_them(kept, monkeyp
     assert server_thread is not None and not server_thread.is_alive()
     assert connection.sock is not None and connection.sock.recv(1) == b""
     connection.close()
+
+
+@pytest.fixture
+def capped(tmp_path) -> Iterator[KalendServer]:
+    """A server that may hold two connections ([server] max_connections = 2)."""
+    folder = str(tmp_path / "data")
+    url = "sqlite:///" + str(tmp_path / "kalend.sqlite3")
+    config = write_config(folder, url)
+    with open(config, encoding="utf-8") as handle:
+        text = handle.read()
+    with open(config, "w", encoding="utf-8") as handle:
+        handle.write(text.replace("[server]\n", "[server]\nmax_connections = 2\n", 1))
+    instance = KalendServer(config, url, folder)
+    instance.start_in_thread()
+    instance.add_user("alice")
+    try:
+        yield instance
+    finally:
+        instance.stop()
+
+
+def test_at_the_connection_cap_the_longest_idle_connection_makes_room(capped, monkeypatch):
+    # Kept connections would otherwise wait an hour for their next request.
+    monkeypatch.setattr(http_handler, "IDLE_SECONDS", 3600.0)
+    first, second = _connection(capped), _connection(capped)
+    for connection in (first, second):
+        connection.request("OPTIONS", "/alice/")
+        answer = connection.getresponse()
+        answer.read()
+        assert not answer.will_close
+    # Both slots are taken by kept connections waiting for a next request.
+
+    third = _connection(capped)
+    third.request("OPTIONS", "/alice/")
+    answer = third.getresponse()
+    answer.read()
+
+    assert answer.status == 200 and "calendar-access" in answer.getheader("DAV", "")
+    assert first.sock is not None
+    first.sock.settimeout(30)
+    assert first.sock.recv(1) == b""        # closed by the server to make room
+    for connection in (first, second, third):
+        connection.close()
