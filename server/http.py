@@ -172,8 +172,11 @@ def serve(configuration: radicale_config.Configuration,
         logger.info("stopping: finishing requests in flight")
     finally:
         for server in servers:
-            server.shutdown()
+            # Idle connections first: from here on, a waiting connection and
+            # one that finishes its request are closed, so an accept loop
+            # waiting for a free slot (max_connections) gets one at once.
             server.connections.close_idle()
+            server.shutdown()
             server.server_close()
         for thread in threads:
             thread.join(timeout=10)
