@@ -49,25 +49,20 @@ class BodyReader:
         self.remaining = length
 
     def read(self, size: int | None = -1) -> bytes:
+        return self._take(self._stream.read, size)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        return self._take(self._stream.readline, size)
+
+    def _take(self, reader, size: int | None) -> bytes:
         if size is None or size < 0 or size > self.remaining:
             size = self.remaining
         if size == 0:
             return b""
-        data = self._stream.read(size)
+        data = reader(size)
         self.remaining -= len(data)
         if not data:
             self.remaining = 0      # the client went away mid-body
-        return data
-
-    def readline(self, size: int | None = -1) -> bytes:
-        if size is None or size < 0 or size > self.remaining:
-            size = self.remaining
-        if size == 0:
-            return b""
-        data = self._stream.readline(size)
-        self.remaining -= len(data)
-        if not data:
-            self.remaining = 0
         return data
 
     def readlines(self, hint: int = -1) -> list[bytes]:
