@@ -49,7 +49,6 @@ class ThreadedWSGIServer(socketserver.ThreadingMixIn, wsgiref.simple_server.WSGI
     def __init__(self, address: tuple[str, int], family: int, timeout: float,
                  max_connections: int = 0) -> None:
         self.address_family = family
-        self._client_timeout = timeout
         self.request_timeout = timeout if timeout > 0 else None
         self.connections = ConnectionRegistry()
         self._slots = (threading.BoundedSemaphore(max_connections)
@@ -88,8 +87,8 @@ class ThreadedWSGIServer(socketserver.ThreadingMixIn, wsgiref.simple_server.WSGI
 
     def get_request(self):  # type: ignore[override]
         request, address = super().get_request()
-        if self._client_timeout > 0:
-            request.settimeout(self._client_timeout)
+        if self.request_timeout is not None:
+            request.settimeout(self.request_timeout)
         return request, address
 
     def handle_error(self, request, client_address) -> None:  # type: ignore[override]

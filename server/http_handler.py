@@ -156,6 +156,8 @@ class PersistentRequestHandler(RequestHandler):
             self.send_error(414)
             return
         if not self.parse_request():
+            # parse_request may have read "HTTP/1.1" (keep-alive) before the
+            # error: never read on after a request it could not parse.
             self.close_connection = True
             return
         if self.request_version != "HTTP/1.1":
