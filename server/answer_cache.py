@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import hashlib
 import threading
-import zlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -55,9 +54,7 @@ class CachedAnswer:
     def gzipped(self) -> bytes:
         # Computed at most a few times under a race; each result is the same.
         if self._gzipped is None:
-            compressor = zlib.compressobj(compression.LEVEL, zlib.DEFLATED,
-                                          16 + zlib.MAX_WBITS)
-            self._gzipped = compressor.compress(self.body) + compressor.flush()
+            self._gzipped = compression.gzip_bytes(self.body)
         return self._gzipped
 
 

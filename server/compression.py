@@ -1,22 +1,25 @@
-"""gzip for responses, at a level chosen for a calendar server's answers.
+"""gzip for responses, with a compressor chosen for a calendar server's answers.
 
-Radicale compresses every answer a client accepts gzip for at zlib's default
-level 6. A week view with its calendar data is about 300 KB of XML, and level 6
-spends about 3 ms on it, a sixth of the whole request; level 1 spends about a
-quarter of that and the answer grows by a few percent, which matters far less
-than the time on the networks calendar clients sync over. Small answers (a
-PUT's empty body, a 404, one ETag) are sent as they are: compressing them
-costs more than the bytes it saves.
+Radicale compresses every answer a client accepts gzip for with zlib at its
+default level 6. A week view with its calendar data is about 300 KB of XML:
+zlib spends 2 ms on it at level 6 and 0.9 ms at level 1, a tenth of the
+whole request. Intel's ISA-L (the ``isal`` package, whose ``isal_zlib`` has
+zlib's interface) writes the same gzip format in 0.12 ms at its level 1, and
+the answer comes out smaller than zlib's level 1 (35 KB against 38 KB;
+measured on the benchmark's 10,000-event week). Any gzip reader reads it.
+Small answers (a PUT's empty body, a 404, one ETag) are sent as they are:
+compressing them costs more than the bytes it saves.
 """
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable, Iterable
 
+from isal import isal_zlib
 from radicale import types
 
-#: zlib level: 1 is the fastest that still shrinks iCalendar XML about sixfold.
+#: ISA-L level (0 to 3): 1 shrinks iCalendar XML about ninefold; 3 gains
+#: 3% more for four times the time.
 LEVEL = 1
 #: Answers shorter than this are not compressed.
 MIN_SIZE = 1024
@@ -66,9 +69,15 @@ def gzip_handled(handle: Callable[[types.WSGIEnviron], Handled],
     if cached is not None and cached.body is body:
         body = cached.gzipped()      # compressed once per cached answer
     else:
-        compressor = zlib.compressobj(LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
-        body = compressor.compress(body) + compressor.flush()
+        body = gzip_bytes(body)
     headers = [(name, value) for name, value in headers if name.lower() != "content-length"]
     headers += [("Content-Encoding", "gzip"), ("Content-Length", str(len(body))),
                 ("Vary", "Accept-Encoding")]
     return status, headers, [body]
+
+
+def gzip_bytes(body: bytes) -> bytes:
+    """``body`` as one gzip member (RFC 1952), at ``LEVEL``."""
+    # wbits 16 + 15: a gzip header and trailer around the deflate stream.
+    compressor = isal_zlib.compressobj(LEVEL, isal_zlib.DEFLATED, 16 + isal_zlib.MAX_WBITS)
+    return compressor.compress(body) + compressor.flush()
