@@ -29,11 +29,10 @@ database each time.
 from __future__ import annotations
 
 import hashlib
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from kalend.server import compression
+from kalend.server.byte_lru import ByteBoundedLRU
 
 
 @dataclass
@@ -73,46 +72,17 @@ class AnswerCache:
     """A byte-bounded LRU of answers; ``max_bytes`` 0 turns it off."""
 
     def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self._entries: OrderedDict[CacheKey, CachedAnswer] = OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
-
-    @property
-    def enabled(self) -> bool:
-        return self.max_bytes > 0
+        self._lru: ByteBoundedLRU[CacheKey, CachedAnswer] = ByteBoundedLRU(max_bytes)
 
     def get(self, key: CacheKey, version: str) -> CachedAnswer | None:
-        if not self.enabled:
+        entry = self._lru.get(key)
+        if entry is not None and entry.version != version:
+            self._lru.discard(key)
             return None
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                return None
-            if entry.version != version:
-                self._drop(key)
-                return None
-            self._entries.move_to_end(key)
-            return entry
+        return entry
 
     def put(self, key: CacheKey, version: str, headers: dict[str, str],
             body: bytes) -> CachedAnswer:
         entry = CachedAnswer(version, tuple(headers.items()), body)
-        # An answer bigger than a quarter of the cache would evict the rest.
-        if not self.enabled or entry.size > self.max_bytes // 4:
-            return entry
-        with self._lock:
-            if key in self._entries:
-                self._drop(key)
-            self._entries[key] = entry
-            self._bytes += entry.size
-            self._evict()
+        self._lru.put(key, entry, entry.size)
         return entry
-
-    def _drop(self, key: CacheKey) -> None:
-        self._bytes -= self._entries.pop(key).size
-
-    def _evict(self) -> None:
-        while self._bytes > self.max_bytes and self._entries:
-            _, oldest = self._entries.popitem(last=False)
-            self._bytes -= oldest.size
