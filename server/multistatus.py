@@ -111,8 +111,9 @@ def _empty_element(clark: str) -> str:
     return f'<X:{local} xmlns:X="{escape(namespace, {chr(34): "&quot;"})}"/>'
 
 
-def _escape(text: str) -> str:
-    # xml.sax.saxutils.escape, without its per-call entity dictionary.
+def escape_text(text: str) -> str:
+    """Character data for XML: xml.sax.saxutils.escape, without its per-call
+    entity dictionary."""
     return text.replace("&", "&amp;").replace(">", "&gt;").replace("<", "&lt;")
 
 
@@ -122,22 +123,35 @@ def _escape(text: str) -> str:
 _DIRECT_TAGS = {GETETAG: "D:getetag", CALENDAR_DATA: "C:calendar-data"}
 
 
-def _direct_writer(names: tuple[str, ...]) -> Callable[[str, ItemRow], str] | None:
+def writes_directly(names: Sequence[str]) -> bool:
+    """A calendar object's response for these properties is written in one
+    piece (``_direct_writer``), the only path that takes escaped calendar
+    data from the caller."""
+    return bool(names) and all(name in _DIRECT_TAGS for name in names)
+
+
+def _direct_writer(names: tuple[str, ...]
+                   ) -> Callable[[str, ItemRow, str | None], str] | None:
     """A function writing a calendar object's whole response for these
     properties, or None when one of them needs the general path.
 
     Why: the general path decides found or missing per property and item;
     for the week view's three hundred objects that bookkeeping cost as much
     as the database query. The output is the same, byte for byte."""
-    if not names or any(name not in _DIRECT_TAGS for name in names):
+    if not writes_directly(names):
         return None
     fields = [(_DIRECT_TAGS[name], name == GETETAG) for name in names]
 
-    def write(base: str, row: ItemRow) -> str:
+    def write(base: str, row: ItemRow, escaped_data: str | None) -> str:
         parts = ["<D:response><D:href>", base, quote_href(row.href),
                  "</D:href><D:propstat><D:prop>"]
         for tag, is_etag in fields:
-            value = _escape(row.etag if is_etag else (row.text or ""))
+            if is_etag:
+                value = escape_text(row.etag)
+            elif escaped_data is not None:
+                value = escaped_data
+            else:
+                value = escape_text(row.text or "")
             parts.append(f"<{tag}>{value}</{tag}>" if value else f"<{tag}/>")
         parts.append(_DIRECT_END)
         return "".join(parts)
@@ -157,7 +171,8 @@ class MultistatusWriter:
         self._base = base_href
         self._encoding = encoding
         self._plans: dict[tuple[str, ...], list[tuple[str, str | None, str]]] = {}
-        self._direct: dict[tuple[str, ...], Callable[[str, ItemRow], str] | None] = {}
+        self._direct: dict[tuple[str, ...],
+                           Callable[[str, ItemRow, str | None], str] | None] = {}
 
     def element(self, element: ET.Element) -> None:
         """A response built elsewhere (Radicale's, for the collection)."""
@@ -173,7 +188,11 @@ class MultistatusWriter:
                                        for name in key]
         return plan
 
-    def item(self, row: ItemRow, properties: Sequence[str]) -> None:
+    def item(self, row: ItemRow, properties: Sequence[str],
+             escaped_data: str | None = None) -> None:
+        """One object's response. ``escaped_data``: its calendar data already
+        escaped (from ``calendar_data_cache``), for properties that
+        ``writes_directly``; otherwise the row's text is used."""
         if row.name == "VCALENDAR":
             key = tuple(properties)
             try:
@@ -181,7 +200,7 @@ class MultistatusWriter:
             except KeyError:
                 direct = self._direct[key] = _direct_writer(key)
             if direct is not None:
-                self._parts.append(direct(self._base, row))
+                self._parts.append(direct(self._base, row, escaped_data))
                 return
         found, missing = [], []
         for name, tag, empty in self._plan(properties):
@@ -209,9 +228,9 @@ class MultistatusWriter:
 
     def _value(self, row: ItemRow, name: str) -> str | None:
         if name == CALENDAR_DATA:
-            return _escape(row.text or "") if row.name == "VCALENDAR" else None
+            return escape_text(row.text or "") if row.name == "VCALENDAR" else None
         if name == GETETAG:
-            return _escape(row.etag)
+            return escape_text(row.etag)
         if name == GETCONTENTTYPE:
             mimetype = xmlutils.OBJECT_MIMETYPES.get(row.name)
             if mimetype is None:
@@ -226,9 +245,9 @@ class MultistatusWriter:
             return str(len((row.text or "").encode(self._encoding)))
         if name == SCHEDULE_TAG:
             # RFC 6638 §3.2.10: only scheduling objects have one.
-            return _escape(row.schedule_tag) if row.schedule_tag else None
+            return escape_text(row.schedule_tag) if row.schedule_tag else None
         if name == ADDRESS_DATA:
-            return _escape(row.text or "") if row.name in ("VCARD", "VLIST") else None
+            return escape_text(row.text or "") if row.name in ("VCARD", "VLIST") else None
         return None
 
     def render(self, trailer: Iterable[str] = ()) -> bytes:

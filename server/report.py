@@ -32,14 +32,17 @@ from radicale.item import filter as radicale_filter
 from kalend.server import calendar_data
 from kalend.server.answer_cache import ENVIRON_KEY as ANSWER_ENVIRON_KEY
 from kalend.server.answer_cache import AnswerCache, CacheKey, cache_key
+from kalend.server.calendar_data_cache import CalendarDataCache
 from kalend.server.expand_indexed import expand_from_rows
 from kalend.server.expand_single import DECLINED, expand_single
 from kalend.server.multistatus import (
+    CALENDAR_DATA,
     TEXT_PROPERTIES,
     ItemRow,
     MultistatusWriter,
     quote_href,
     requested_properties,
+    writes_directly,
 )
 from kalend.server.propfind import collection_href, row_of
 from kalend.storage_plugin import occurrences as occ
@@ -203,8 +206,8 @@ class ApplicationPartReport(ApplicationBase):
                 hrefs = self._multiget_names(root, collection, writer, base_prefix)
                 self._write_rows(writer, collection, hrefs, names, with_text)
             else:
-                for row in self._query_rows(collection, root.findall(_c("C:filter"))):
-                    writer.item(row, names)
+                self._write_query_rows(writer, collection, root.findall(_c("C:filter")),
+                                       names)
         request_info["status"] = client.MULTI_STATUS
         headers = {"Content-Type": f"text/xml; charset={self._encoding}"}
         answer = self._answers.put(key, version, headers, writer.render(trailer))
@@ -215,6 +218,35 @@ class ApplicationPartReport(ApplicationBase):
     def _answers(self) -> AnswerCache:
         megabytes = self.configuration.get("storage", "answer_cache_mb")
         return AnswerCache(megabytes * 1024 * 1024)
+
+    @functools.cached_property
+    def _calendar_data(self) -> CalendarDataCache:
+        megabytes = self.configuration.get("storage", "calendar_data_cache_mb")
+        return CalendarDataCache(megabytes * 1024 * 1024)
+
+    def _write_query_rows(self, writer: MultistatusWriter, collection: Collection,
+                          filters: list[ET.Element], names: list[str]) -> None:
+        """A calendar-query's responses. When they carry calendar data, the
+        objects' texts come from ``calendar_data_cache`` by ETag, and only
+        the texts not seen before are read, in the same transaction."""
+        cache = self._calendar_data
+        if not (cache.enabled and CALENDAR_DATA in names and writes_directly(names)):
+            for row in self._query_rows(collection, filters):
+                writer.item(row, names)
+            return
+        rows = list(self._query_rows(collection, filters, with_text=False))
+        known = cache.known(row.etag for row in rows if row.text is None)
+        unseen = [row.href for row in rows if row.text is None and row.etag not in known]
+        # The same snapshot as the query: each href is there, with that ETag.
+        fetched = {r[0]: ItemRow._make(r) for r in collection.item_rows(unseen)} \
+            if unseen else {}
+        for row in rows:
+            data = known.get(row.etag) if row.text is None else None
+            if data is None:
+                if row.text is None:
+                    row = fetched[row.href]
+                data = cache.escaped(row.etag, row.text or "")
+            writer.item(row, names, data)
 
     def _write_rows(self, writer: MultistatusWriter, collection: Collection, hrefs, names,
                     with_text: bool) -> None:
@@ -322,10 +354,12 @@ class ApplicationPartReport(ApplicationBase):
         return client.MULTI_STATUS, headers, writer.render(), None
 
     @staticmethod
-    def _query_rows(collection: Collection, filters: list[ET.Element]):
+    def _query_rows(collection: Collection, filters: list[ET.Element],
+                    with_text: bool = True):
         """The rows a calendar-query's filters select: the index narrows,
-        Radicale's filter test decides whatever the index could not."""
-        for row, matched in collection.filtered_rows(filters):
+        Radicale's filter test decides whatever the index could not (rows
+        without text: see ``Collection.filtered_rows``)."""
+        for row, matched in collection.filtered_rows(filters, with_text):
             if filters and not matched and not all(
                     test_filter(collection.tag, item_from_row(row, collection), f)
                     for f in filters):

@@ -72,13 +72,17 @@ _LISTING_WITHOUT_TEXT = _listing(False)
 
 
 @functools.cache
-def _matching_items_statement(component: str):
+def _matching_items_statement(component: str, with_text: bool = True):
     """Item rows with an instance in a range, then (``indexed`` false) the
     rows whose index window misses part of it, to be expanded on the fly;
     one statement, built once per component, so a week view costs one round
     trip (parameters: ``occurrence_index.range_parameters`` and
-    ``outside_window_parameters``)."""
-    in_index = select(*_ITEM_COLUMNS, true().label("indexed")).where(
+    ``outside_window_parameters``). Without text, the in-index rows carry
+    NULL for it (the outside rows keep theirs: they are expanded here)."""
+    columns = _ITEM_COLUMNS if with_text else tuple(
+        null().label("text") if column is schema.item.c.text else column
+        for column in _ITEM_COLUMNS)
+    in_index = select(*columns, true().label("indexed")).where(
         occurrence_index.item_has_instance(component))
     outside = occurrence_index.outside_window_statement(
         (*_ITEM_COLUMNS, false().label("indexed")), component)
@@ -258,7 +262,7 @@ class Collection(radicale_storage.BaseCollection):
         for row, matched in self.filtered_rows(filters):
             yield item_from_row(row, self), matched
 
-    def filtered_rows(self, filters: Iterable[ET.Element]
+    def filtered_rows(self, filters: Iterable[ET.Element], with_text: bool = True
                       ) -> Iterator[tuple[Mapping[str, Any], bool]]:
         """Answer CALDAV:time-range filters from the occurrence index.
 
@@ -271,6 +275,10 @@ class Collection(radicale_storage.BaseCollection):
         only for alarms firing in a range is answered exactly by
         ``alarm_query``; VALARM ranges mixed with other filters are left to
         Radicale.
+
+        ``with_text`` false lets the exactly matched rows come without their
+        text (None), for a caller that keeps calendar data by ETag; rows that
+        Radicale must still test always carry it.
         """
         if not self._tag:
             return
@@ -293,7 +301,8 @@ class Collection(radicale_storage.BaseCollection):
         parameters.update(occurrence_index.outside_window_parameters(self._id, start, end))
         seen: set[str] = set()
         outside = []
-        for row in self._conn.execute(_matching_items_statement(tag), parameters).mappings():
+        statement = _matching_items_statement(tag, with_text or not exact)
+        for row in self._conn.execute(statement, parameters).mappings():
             if row["indexed"]:
                 seen.add(row["href"])
                 yield row, exact

@@ -60,6 +60,12 @@ STORAGE_OPTIONS: OrderedDict[str, dict[str, Any]] = OrderedDict([
                 "multiget and sync-collection REPORTs, reused while the "
                 "collection is unchanged; 0 turns the cache off",
         "type": radicale_config.positive_int}),
+    ("calendar_data_cache_mb", {
+        "value": "32",
+        "help": "memory per process for calendar objects' text by ETag, so that "
+                "a calendar-query reads from the database only the text of "
+                "objects changed since it was last sent; 0 turns the cache off",
+        "type": radicale_config.positive_int}),
     ("sync_token_retention_days", {
         "value": "90",
         "help": "days the sync-collection change log is kept; older sync "
