@@ -12,7 +12,7 @@ from xml.etree import ElementTree as ET
 
 from defusedxml import DefusedXmlException
 from radicale import config as radicale_config
-from radicale import types
+from radicale import pathutils, types
 from radicale.app import Application as RadicaleApplication
 
 from kalend.server import compression, radicale_compat, request_checks
@@ -33,6 +33,16 @@ radicale_compat.apply()
 
 #: RFC 6638 §2: the server does the scheduling for its clients.
 AUTO_SCHEDULE = "calendar-auto-schedule"
+
+
+def named_paths(path_info: str) -> list[str]:
+    """The storage paths a request URL names, each of its leading parts
+    (``alice``, ``alice/work``, ``alice/work/x.ics``): Radicale looks up
+    these, plus the user's principal, so the first lookup fetches them all.
+    Three deep at most, as collections are two deep and items one below."""
+    path = pathutils.strip_path(pathutils.sanitize_path(path_info))
+    parts = path.split("/")[:3] if path else []
+    return ["/".join(parts[:depth]) for depth in range(1, len(parts) + 1)]
 
 
 class Application(ApplicationPartReport, ApplicationPartSchedulePropfind,
@@ -76,7 +86,7 @@ class Application(ApplicationPartReport, ApplicationPartSchedulePropfind,
     def _handle_in_scope(self, environ: types.WSGIEnviron) -> compression.Handled:
         """Radicale's request handling, its reads in one database transaction
         (``request_scope``), which ends before the answer is compressed."""
-        with request_scope():
+        with request_scope(named_paths(environ.get("PATH_INFO", ""))):
             return super()._handle_request(environ)
 
     # -- request bodies (see request_checks) ----------------------------------

@@ -10,6 +10,7 @@ import posixpath
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, nullcontext
+from typing import Any
 
 import radicale.item as radicale_item
 from radicale import config as radicale_config
@@ -22,7 +23,12 @@ from kalend.storage_plugin.collection import Collection, record_change
 from kalend.storage_plugin.engine import make_engine
 from kalend.storage_plugin.occurrence_index import IndexSettings
 from kalend.storage_plugin.settings import database_url, occurrence_window, with_storage_options
-from kalend.storage_plugin.transaction import current_connection, lock_scope, transaction
+from kalend.storage_plugin.transaction import (
+    current_connection,
+    lock_scope,
+    snapshot_memo,
+    transaction,
+)
 
 logger = logging.getLogger("kalend.storage")
 
@@ -30,6 +36,8 @@ logger = logging.getLogger("kalend.storage")
 #: target, parent); built once, it costs SQLAlchemy no expression work.
 _COLLECTION_BY_PATH = select(schema.collection).where(
     schema.collection.c.path == bindparam("path"))
+_COLLECTIONS_BY_PATH = select(schema.collection).where(
+    schema.collection.c.path.in_(bindparam("paths", expanding=True)))
 
 
 def _null_child_context(_path: str, _href: str | None) -> AbstractContextManager[None]:
@@ -114,8 +122,21 @@ class Storage(radicale_storage.BaseStorage):
 
     # -- discovery ------------------------------------------------------------
 
-    def _collection_row(self, path: str):
-        return self._conn.execute(_COLLECTION_BY_PATH, {"path": path}).mappings().one_or_none()
+    def _collection_row(self, path: str) -> Mapping[str, Any] | None:
+        shared = snapshot_memo()
+        if shared is None:
+            return self._conn.execute(_COLLECTION_BY_PATH,
+                                      {"path": path}).mappings().one_or_none()
+        memo, named = shared
+        key = ("collection", path)
+        if key not in memo:
+            # The request's own paths come along (see transaction.snapshot_memo).
+            wanted = list(dict.fromkeys([path, *named]))
+            for wanted_path in wanted:
+                memo[("collection", wanted_path)] = None
+            for row in self._conn.execute(_COLLECTIONS_BY_PATH, {"paths": wanted}).mappings():
+                memo[("collection", row["path"])] = row
+        return memo[key]
 
     def collection_at(self, path: str) -> Collection | None:
         """The collection at a path, with or without its slashes."""

@@ -22,6 +22,14 @@ another for the request itself, and committing and beginning again between
 them cost two database round trips, a checkout of the pool and, on a week
 view, about a twentieth of the answer. The kept read transaction ends when a
 write begins or the request ends.
+
+The same reads also look up the same collections: the user's principal for
+Radicale's check, then the collection the request is about. Within one
+snapshot a collection's row cannot change, so the request's read
+transactions share a memo of lookups (``snapshot_memo``), and the first
+lookup fetches the paths the request names (``request_scope(paths)``)
+along with its own: one statement instead of two. The memo is emptied
+whenever the snapshot ends.
 """
 
 from __future__ import annotations
@@ -44,11 +52,14 @@ class NoTransactionError(RuntimeError):
 
 
 class _Active:
-    __slots__ = ("connection", "mode")
+    __slots__ = ("connection", "mode", "scope")
 
-    def __init__(self, connection: Connection, mode: str) -> None:
+    def __init__(self, connection: Connection, mode: str,
+                 scope: _RequestScope | None = None) -> None:
         self.connection = connection
         self.mode = mode
+        #: The request scope whose snapshot this read runs in, if any.
+        self.scope = scope
 
 
 class _Kept:
@@ -72,22 +83,31 @@ class _Kept:
 
 
 class _RequestScope:
-    __slots__ = ("kept",)
+    __slots__ = ("kept", "memo", "paths")
 
-    def __init__(self) -> None:
+    def __init__(self, paths: tuple[str, ...]) -> None:
         self.kept: _Kept | None = None
+        self.memo: dict = {}
+        self.paths = paths
+
+    def forget(self) -> None:
+        """The snapshot ended: what was looked up in it may have changed."""
+        self.memo = {}
 
     def release(self) -> None:
         kept, self.kept = self.kept, None
+        self.forget()
         if kept is not None:
             kept.end(commit=True)
 
 
 @contextmanager
-def request_scope() -> Iterator[None]:
+def request_scope(paths: Iterable[str] = ()) -> Iterator[None]:
     """Let the read transactions of one request share one database
-    transaction (see the module docstring); it ends with the scope."""
-    scope = _RequestScope()
+    transaction (see the module docstring); it ends with the scope.
+    ``paths``: the collection paths the request names, fetched together
+    with its first collection lookup."""
+    scope = _RequestScope(tuple(paths))
     token = _request.set(scope)
     try:
         yield
@@ -126,6 +146,16 @@ def in_transaction() -> bool:
     return _current.get() is not None
 
 
+def snapshot_memo() -> tuple[dict, tuple[str, ...]] | None:
+    """The memo of lookups shared by the request's read snapshot, with the
+    paths the request names; None outside a request's read transaction
+    (a write must always see the rows as they are now)."""
+    active = _current.get()
+    if active is None or active.scope is None:
+        return None
+    return active.scope.memo, active.scope.paths
+
+
 @contextmanager
 def transaction(engine: Engine, mode: str,
                 scopes: Iterable[str] = ()) -> Iterator[Connection]:
@@ -156,8 +186,8 @@ def transaction(engine: Engine, mode: str,
     else:
         connection = connection.execution_options(
             isolation_level="READ COMMITTED" if mode == "w" else "REPEATABLE READ")
-    token = _current.set(_Active(connection, mode))
     if mode == "r" and scope is not None:
+        token = _current.set(_Active(connection, mode, scope))
         root = connection.begin()
         kept = False
         try:
@@ -168,11 +198,13 @@ def transaction(engine: Engine, mode: str,
             if kept:
                 scope.kept = _Kept(engine, connection, root)
             else:
+                scope.forget()
                 try:
                     root.rollback()
                 finally:
                     connection.close()
         return
+    token = _current.set(_Active(connection, mode))
     try:
         with connection.begin():
             if mode == "w" and not sqlite:
@@ -189,11 +221,12 @@ def _reuse(scope: _RequestScope) -> Iterator[Connection]:
     (PostgreSQL refuses further statements in a failed transaction)."""
     kept = scope.kept
     assert kept is not None
-    token = _current.set(_Active(kept.connection, "r"))
+    token = _current.set(_Active(kept.connection, "r", scope))
     try:
         yield kept.connection
     except BaseException:
         scope.kept = None
+        scope.forget()
         kept.end(commit=False)
         raise
     finally:
