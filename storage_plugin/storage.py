@@ -131,7 +131,8 @@ class Storage(radicale_storage.BaseStorage):
         key = ("collection", path)
         if key not in memo:
             # The request's own paths come along (see transaction.snapshot_memo).
-            wanted = list(dict.fromkeys([path, *named]))
+            wanted = list(dict.fromkeys(
+                [path, *(p for p in named if ("collection", p) not in memo)]))
             for wanted_path in wanted:
                 memo[("collection", wanted_path)] = None
             for row in self._conn.execute(_COLLECTIONS_BY_PATH, {"paths": wanted}).mappings():
