@@ -302,7 +302,7 @@ class Collection(radicale_storage.BaseCollection):
         seen: set[str] = set()
         outside = []
         statement = _matching_items_statement(tag, with_text or not exact)
-        for row in self._conn.execute(statement, parameters).mappings():
+        for row in self._conn.execute(statement, parameters).mappings().all():
             if row["indexed"]:
                 seen.add(row["href"])
                 yield row, exact
