@@ -243,8 +243,7 @@ class ApplicationPartReport(ApplicationBase):
         for row in rows:
             data = known.get(row.etag) if row.text is None else None
             if data is None:
-                if row.text is None:
-                    row = fetched[row.href]
+                row = fetched[row.href] if row.text is None else row
                 data = cache.escaped(row.etag, row.text or "")
             writer.item(row, names, data)
 

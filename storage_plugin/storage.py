@@ -128,16 +128,13 @@ class Storage(radicale_storage.BaseStorage):
             return self._conn.execute(_COLLECTION_BY_PATH,
                                       {"path": path}).mappings().one_or_none()
         memo, named = shared
-        key = ("collection", path)
-        if key not in memo:
+        if path not in memo:
             # The request's own paths come along (see transaction.snapshot_memo).
-            wanted = list(dict.fromkeys(
-                [path, *(p for p in named if ("collection", p) not in memo)]))
-            for wanted_path in wanted:
-                memo[("collection", wanted_path)] = None
+            wanted = list(dict.fromkeys([path, *(p for p in named if p not in memo)]))
+            memo.update(dict.fromkeys(wanted))
             for row in self._conn.execute(_COLLECTIONS_BY_PATH, {"paths": wanted}).mappings():
-                memo[("collection", row["path"])] = row
-        return memo[key]
+                memo[row["path"]] = row
+        return memo[path]
 
     def collection_at(self, path: str) -> Collection | None:
         """The collection at a path, with or without its slashes."""

@@ -26,7 +26,7 @@ write begins or the request ends.
 The same reads also look up the same collections: the user's principal for
 Radicale's check, then the collection the request is about. Within one
 snapshot a collection's row cannot change, so the request's read
-transactions share a memo of lookups (``snapshot_memo``), and the first
+transactions share a memo of collection rows (``snapshot_memo``), and the first
 lookup fetches the paths the request names (``request_scope(paths)``)
 along with its own: one statement instead of two. The memo is emptied
 whenever the snapshot ends.
@@ -147,7 +147,8 @@ def in_transaction() -> bool:
 
 
 def snapshot_memo() -> tuple[dict, tuple[str, ...]] | None:
-    """The memo of lookups shared by the request's read snapshot, with the
+    """The memo of collection rows by path shared by the request's read
+    snapshot, with the
     paths the request names; None outside a request's read transaction
     (a write must always see the rows as they are now)."""
     active = _current.get()
