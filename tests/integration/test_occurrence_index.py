@@ -85,6 +85,57 @@ def test_put_materialises_the_window_and_a_query_ten_years_ahead_still_matches(s
     assert "standup.ics" not in empty_day.text
 
 
+OCCURRENCE_COLUMNS = ("o.component, o.start, o.\"end\", o.floating, o.long_span, "
+                      "o.recurrence_id, o.status, o.transp, o.fbtype")
+
+
+def occurrence_rows(server: KalendServer, calendar: str,
+                    href: str = "standup.ics") -> dict[int, tuple]:
+    return {row[0]: tuple(row[1:]) for row in server.rows(
+        f"SELECT o.id, {OCCURRENCE_COLUMNS} FROM occurrence o "
+        "JOIN item i ON i.id = o.item_id JOIN collection c ON c.id = i.collection_id "
+        "WHERE c.path = :path AND i.href = :href", path=f"alice/{calendar}", href=href)}
+
+
+def test_an_edit_rewrites_only_the_occurrence_rows_it_changes(server):
+    calendar_with(server)
+    assert server.request("MKCALENDAR", "/alice/fresh/", user="alice").status_code == 201
+    put = server.request("PUT", "/alice/cal/standup.ics", user="alice", body=WEEKLY_FOREVER)
+    # Rows stored after the standup's, so that a rewrite could not get the
+    # same ids back (SQLite hands out the highest id plus one).
+    server.request("PUT", "/alice/cal/once.ics", user="alice",
+                   body=WEEKLY_FOREVER.replace("weekly-forever", "once").replace(
+                       "RRULE:FREQ=WEEKLY;BYDAY=MO\r\n", ""))
+    first = occurrence_rows(server, "cal")
+
+    retitled = WEEKLY_FOREVER.replace("SUMMARY:Standup", "SUMMARY:Daily standup")
+    server.request("PUT", "/alice/cal/standup.ics", user="alice", body=retitled)
+    after_retitle = occurrence_rows(server, "cal")
+
+    # One Monday dropped, one moved to the afternoon and marked tentative.
+    rescheduled = retitled.replace(
+        "RRULE:FREQ=WEEKLY;BYDAY=MO\r\n",
+        "RRULE:FREQ=WEEKLY;BYDAY=MO\r\nEXDATE:20260105T090000Z\r\n").replace(
+        "END:VEVENT\r\nEND:VCALENDAR",
+        "END:VEVENT\r\nBEGIN:VEVENT\r\nUID:weekly-forever\r\nDTSTAMP:20250101T000000Z\r\n"
+        "RECURRENCE-ID:20260112T090000Z\r\nDTSTART:20260112T140000Z\r\n"
+        "DTEND:20260112T143000Z\r\nSTATUS:TENTATIVE\r\nSUMMARY:Late standup\r\n"
+        "END:VEVENT\r\nEND:VCALENDAR")
+    edited = server.request("PUT", "/alice/cal/standup.ics", user="alice", body=rescheduled)
+    after_reschedule = occurrence_rows(server, "cal")
+    server.request("PUT", "/alice/fresh/standup.ics", user="alice", body=rescheduled)
+    written_fresh = occurrence_rows(server, "fresh")
+
+    assert put.status_code == 201 and edited.status_code == 204
+    assert after_retitle == first       # the same rows, ids included: nothing rewritten
+    kept = set(first) & set(after_reschedule)
+    assert len(first) - len(kept) == 2   # the dropped Monday's row and the moved one's
+    assert all(after_reschedule[i] == first[i] for i in kept)
+    assert sorted(after_reschedule.values()) == sorted(written_fresh.values())
+    moved = [row for row in after_reschedule.values() if row[5] == "20260112T090000Z"]
+    assert len(moved) == 1 and moved[0][6] == "TENTATIVE"
+
+
 def test_object_over_the_instance_limit_is_refused_with_max_instances(tmp_path, database_url):
     folder = str(tmp_path / "data")
     config = write_config(folder, database_url, storage={"max_instances_per_object": "500"})
