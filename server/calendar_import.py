@@ -19,6 +19,7 @@ import icalendar
 from radicale import pathutils
 
 from kalend.storage_plugin import principals
+from kalend.storage_plugin.engine import tidy_after_bulk_load
 from kalend.storage_plugin.items import item_from_text
 from kalend.storage_plugin.transaction import lock_scope, transaction
 
@@ -100,6 +101,8 @@ def import_objects(storage, path: str, texts: Iterable[str], display_name: str =
             batch = []
     if batch:
         _store(storage, path, batch, report)
+    if report.created or report.replaced:
+        tidy_after_bulk_load(storage.engine)
     return report
 
 
