@@ -72,18 +72,23 @@ _LISTING_WITHOUT_TEXT = _listing(False)
 
 
 @functools.cache
-def _matching_items_statement(component: str, with_text: bool = True):
+def _matching_items_statement(component: str, with_text: bool = True,
+                              with_outside: bool = True):
     """Item rows with an instance in a range, then (``indexed`` false) the
     rows whose index window misses part of it, to be expanded on the fly;
     one statement, built once per component, so a week view costs one round
     trip (parameters: ``occurrence_index.range_parameters`` and
     ``outside_window_parameters``). Without text, the in-index rows carry
-    NULL for it (the outside rows keep theirs: they are expanded here)."""
+    NULL for it (the outside rows keep theirs: they are expanded here).
+    ``with_outside`` false leaves the second part out, for a range that
+    every item's window covers (``Collection.index_covers``)."""
     columns = _ITEM_COLUMNS if with_text else tuple(
         null().label("text") if column is schema.item.c.text else column
         for column in _ITEM_COLUMNS)
     in_index = select(*columns, true().label("indexed")).where(
         occurrence_index.item_has_instance(component))
+    if not with_outside:
+        return in_index
     outside = occurrence_index.outside_window_statement(
         (*_ITEM_COLUMNS, false().label("indexed")), component)
     return union_all(in_index, outside)
@@ -140,6 +145,24 @@ class Collection(radicale_storage.BaseCollection):
         self._sync_seq: int = row["sync_seq"]
         self._sync_floor: int = row["sync_floor"]
         self._modified: float = row["modified"]
+        #: (latest index window start, earliest end) among the items; None
+        #: when the row came without them (then nothing is assumed).
+        self._index_window: tuple[int | None, int | None] | None = (
+            (row["index_from"], row["index_until"]) if "index_until" in row else None)
+
+    def index_covers(self, start: int, end: int) -> bool:
+        """Whether every item's index window covers [start, end), so that no
+        item needs expanding on the fly for it (true for an empty calendar).
+
+        Why: a range query then leaves out the statement's part for items
+        outside their window, whose planning and execution cost the week
+        view about an eighth of its database time on PostgreSQL."""
+        if self._index_window is None:
+            return False
+        latest_start, earliest_end = self._index_window
+        if latest_start is None or earliest_end is None:
+            return True
+        return latest_start <= start and earliest_end >= end
 
     def _refresh(self) -> None:
         row = self._conn.execute(
@@ -298,10 +321,12 @@ class Collection(radicale_storage.BaseCollection):
         zone = self.query_zone()
         exact = simple and tag in ("VEVENT", "VJOURNAL")
         parameters = occurrence_index.range_parameters(self._id, start, end, zone)
-        parameters.update(occurrence_index.outside_window_parameters(self._id, start, end))
+        with_outside = not self.index_covers(start, end)
+        if with_outside:
+            parameters.update(occurrence_index.outside_window_parameters(self._id, start, end))
         seen: set[str] = set()
         outside = []
-        statement = _matching_items_statement(tag, with_text or not exact)
+        statement = _matching_items_statement(tag, with_text or not exact, with_outside)
         for row in self._conn.execute(statement, parameters).mappings().all():
             if row["indexed"]:
                 seen.add(row["href"])

@@ -34,10 +34,22 @@ logger = logging.getLogger("kalend.storage")
 
 #: Every request looks up collections by path several times (principal,
 #: target, parent); built once, it costs SQLAlchemy no expression work.
-_COLLECTION_BY_PATH = select(schema.collection).where(
-    schema.collection.c.path == bindparam("path"))
-_COLLECTIONS_BY_PATH = select(schema.collection).where(
-    schema.collection.c.path.in_(bindparam("paths", expanding=True)))
+def _with_index_window(statement):
+    """A collection lookup that also brings the window every item's index
+    covers (see ``Collection.index_covers``): the latest window start and
+    the earliest window end among its items, two index probes."""
+    item, collection = schema.item.c, schema.collection.c
+    return statement.add_columns(
+        select(func.max(item.occ_from)).where(item.collection_id == collection.id)
+        .scalar_subquery().label("index_from"),
+        select(func.min(item.occ_until)).where(item.collection_id == collection.id)
+        .scalar_subquery().label("index_until"))
+
+
+_COLLECTION_BY_PATH = _with_index_window(select(schema.collection).where(
+    schema.collection.c.path == bindparam("path")))
+_COLLECTIONS_BY_PATH = _with_index_window(select(schema.collection).where(
+    schema.collection.c.path.in_(bindparam("paths", expanding=True))))
 
 
 def _null_child_context(_path: str, _href: str | None) -> AbstractContextManager[None]:

@@ -4,14 +4,17 @@ were stored before it existed."""
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 
 import pytest
 from kalend_testing import KalendServer, write_config
-from sqlalchemy import text
+from sqlalchemy import Engine, event, text
 
 from kalend.server import config as kalend_config
 from kalend.storage_plugin import Storage, migrate
@@ -83,6 +86,57 @@ def test_put_materialises_the_window_and_a_query_ten_years_ahead_still_matches(s
     assert far.status_code == 207 and "standup.ics" in far.text
     assert "DTSTART:20361006T090000Z" in far_expanded.text
     assert "standup.ics" not in empty_day.text
+
+
+@contextlib.contextmanager
+def range_statements() -> Iterator[list[str]]:
+    """The time-range listings the in-process server sends."""
+    sent: list[str] = []
+
+    def record(_conn, _cursor, statement: str, *_args) -> None:
+        if "FROM occurrence" in statement and "SELECT item.href" in statement:
+            sent.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+
+
+def test_a_range_inside_every_window_is_answered_without_the_outside_part(server):
+    calendar_with(server)
+    server.request("PUT", "/alice/cal/standup.ics", user="alice", body=WEEKLY_FOREVER)
+    server.request("PUT", "/alice/cal/review.ics", user="alice",
+                   body=WEEKLY_FOREVER.replace("weekly-forever", "review"))
+    today = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+    def eight_days_from(day: dt.datetime):
+        return query(server, day.strftime("%Y%m%dT%H%M%SZ"),
+                     (day + dt.timedelta(days=8)).strftime("%Y%m%dT%H%M%SZ"))
+
+    with range_statements() as sent:
+        near = eight_days_from(today)
+        far = eight_days_from(today.replace(year=today.year + 10, day=1))
+    # An item left out of the index (as one the expansion library cannot
+    # read is): its window covers nothing, so the outside part is back. (The
+    # next range differs: the answer cache cannot see a change made in SQL.)
+    with server.engine.begin() as connection:
+        connection.execute(text(
+            "UPDATE item SET occ_from = 253402300799, occ_until = -62135596800 "
+            "WHERE href = 'review.ics'"))
+        connection.execute(text(
+            "DELETE FROM occurrence WHERE item_id IN "
+            "(SELECT id FROM item WHERE href = 'review.ics')"))
+    with range_statements() as after_unindexing:
+        near_again = eight_days_from(today - dt.timedelta(days=1))
+
+    assert [r.status_code for r in (near, far, near_again)] == [207] * 3
+    assert "UNION ALL" not in sent[0]           # a week inside every window
+    assert "UNION ALL" in sent[1]               # ten years on: past the windows
+    assert "UNION ALL" in after_unindexing[0]
+    for answer in (near, far, near_again):      # a Monday falls in any eight days
+        assert "standup.ics" in answer.text and "review.ics" in answer.text
 
 
 OCCURRENCE_COLUMNS = ("o.component, o.start, o.\"end\", o.floating, o.long_span, "
