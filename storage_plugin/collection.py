@@ -38,7 +38,7 @@ from sqlalchemy import (
     update,
 )
 
-from kalend.storage_plugin import alarm_query, occurrence_index, schema
+from kalend.storage_plugin import alarm_query, compiled_sql, occurrence_index, schema
 from kalend.storage_plugin import occurrences as occ
 from kalend.storage_plugin.items import http_date, item_from_row, item_from_text, row_values
 from kalend.storage_plugin.transaction import current_connection, transaction
@@ -327,7 +327,7 @@ class Collection(radicale_storage.BaseCollection):
         seen: set[str] = set()
         outside = []
         statement = _matching_items_statement(tag, with_text or not exact, with_outside)
-        for row in self._conn.execute(statement, parameters).mappings().all():
+        for row in compiled_sql.mappings(self._conn, statement, parameters):
             if row["indexed"]:
                 seen.add(row["href"])
                 yield row, exact
