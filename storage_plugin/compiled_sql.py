@@ -8,8 +8,9 @@ when none of its parameters needs SQLAlchemy's conversion (checked once,
 when it is compiled); otherwise it goes through ``execute`` as before. Its
 results are the driver's values: SQLite's booleans come back as 0 and 1.
 
-The SQL text stays the same from call to call, so psycopg prepares it after
-a few calls and PostgreSQL can keep its plan.
+The SQL text stays the same from call to call, so psycopg still prepares it
+after a few calls (PostgreSQL then skips parsing it; it plans it anew each
+time, see ``engine``).
 """
 
 from __future__ import annotations
