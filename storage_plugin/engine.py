@@ -187,7 +187,8 @@ def tidy_after_bulk_load(engine: Engine) -> None:
     if is_sqlite(engine):
         return
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        connection.exec_driver_sql("VACUUM (ANALYZE) " + ", ".join(f'"{t}"' for t in _BULK_LOADED_TABLES))
+        tables = ", ".join(f'"{table}"' for table in _BULK_LOADED_TABLES)
+        connection.exec_driver_sql(f"VACUUM (ANALYZE) {tables}")
 
 
 def check_reachable(engine: Engine) -> None:

@@ -32,8 +32,6 @@ from kalend.storage_plugin.transaction import (
 
 logger = logging.getLogger("kalend.storage")
 
-#: Every request looks up collections by path several times (principal,
-#: target, parent); built once, it costs SQLAlchemy no expression work.
 def _with_index_window(statement):
     """A collection lookup that also brings the window every item's index
     covers (see ``Collection.index_covers``): the latest window start and
@@ -46,6 +44,8 @@ def _with_index_window(statement):
         .scalar_subquery().label("index_until"))
 
 
+#: Every request looks up collections by path several times (principal,
+#: target, parent); built once, it costs SQLAlchemy no expression work.
 _COLLECTION_BY_PATH = _with_index_window(select(schema.collection).where(
     schema.collection.c.path == bindparam("path")))
 _COLLECTIONS_BY_PATH = _with_index_window(select(schema.collection).where(
