@@ -24,6 +24,13 @@ window are expanded on the fly to the same answer. Each process keeps its
 own cache, bounded in bytes, least recently used first out; several kalend
 processes on one database stay correct because the ETag is read from the
 database each time.
+
+A calendar-query answer is also kept response by response (``Responses``),
+with the collection's sequence it was computed at. After a few writes the
+next identical query need not be computed afresh: the change log names the
+items written since, and only they are looked up again (``report``). A
+client polling "this week" while its team edits the calendar sees each
+change at the cost of the change.
 """
 
 from __future__ import annotations
@@ -35,6 +42,17 @@ from kalend.server import compression
 from kalend.server.byte_lru import ByteBoundedLRU
 
 
+@dataclass(frozen=True)
+class Responses:
+    """A calendar-query answer's ``<D:response>`` texts by href, and the
+    collection (row id and change sequence) they describe. Never changed
+    once made: an answer brought up to date is a new one."""
+
+    collection_id: int
+    seq: int
+    by_href: dict[str, str]
+
+
 @dataclass
 class CachedAnswer:
     """A 207 answer and, once a client has asked for it, its gzip form."""
@@ -42,13 +60,16 @@ class CachedAnswer:
     version: str
     headers: tuple[tuple[str, str], ...]
     body: bytes
+    responses: Responses | None = None
     _gzipped: bytes | None = field(default=None, repr=False)
 
     @property
     def size(self) -> int:
         """Bytes held, counting room for the gzip form (iCalendar XML shrinks
-        six- to eightfold at level 1, so a quarter is ample)."""
-        return len(self.body) + len(self.body) // 4
+        six- to eightfold at level 1, so a quarter is ample) and the
+        responses, which hold the body's text once more."""
+        body = len(self.body)
+        return body + body // 4 + (body if self.responses is not None else 0)
 
     def gzipped(self) -> bytes:
         # Computed at most a few times under a race; each result is the same.
@@ -75,14 +96,22 @@ class AnswerCache:
         self._lru: ByteBoundedLRU[CacheKey, CachedAnswer] = ByteBoundedLRU(max_bytes)
 
     def get(self, key: CacheKey, version: str) -> CachedAnswer | None:
+        """The answer for ``key`` at this collection ``version``, if kept.
+        An older one is dropped unless it can be brought up to date."""
         entry = self._lru.get(key)
         if entry is not None and entry.version != version:
-            self._lru.discard(key)
+            if entry.responses is None:
+                self._lru.discard(key)
             return None
         return entry
 
+    def previous(self, key: CacheKey) -> Responses | None:
+        """The responses of the last answer for ``key``, whatever its version."""
+        entry = self._lru.get(key)
+        return None if entry is None else entry.responses
+
     def put(self, key: CacheKey, version: str, headers: dict[str, str],
-            body: bytes) -> CachedAnswer:
-        entry = CachedAnswer(version, tuple(headers.items()), body)
+            body: bytes, responses: Responses | None = None) -> CachedAnswer:
+        entry = CachedAnswer(version, tuple(headers.items()), body, responses)
         self._lru.put(key, entry, entry.size)
         return entry

@@ -190,9 +190,15 @@ class MultistatusWriter:
 
     def item(self, row: ItemRow, properties: Sequence[str],
              escaped_data: str | None = None) -> None:
-        """One object's response. ``escaped_data``: its calendar data already
-        escaped (from ``calendar_data_cache``), for properties that
-        ``writes_directly``; otherwise the row's text is used."""
+        """One object's response (see ``response_text``)."""
+        self._parts.append(self.response_text(row, properties, escaped_data))
+
+    def response_text(self, row: ItemRow, properties: Sequence[str],
+                      escaped_data: str | None = None) -> str:
+        """One object's ``<D:response>``, not yet added. ``escaped_data``:
+        its calendar data already escaped (from ``calendar_data_cache``),
+        for properties that ``writes_directly``; otherwise the row's text
+        is used."""
         if row.name == "VCALENDAR":
             key = tuple(properties)
             try:
@@ -200,8 +206,7 @@ class MultistatusWriter:
             except KeyError:
                 direct = self._direct[key] = _direct_writer(key)
             if direct is not None:
-                self._parts.append(direct(self._base, row, escaped_data))
-                return
+                return direct(self._base, row, escaped_data)
         found, missing = [], []
         for name, tag, empty in self._plan(properties):
             value = self._value(row, name) if tag is not None else None
@@ -216,7 +221,7 @@ class MultistatusWriter:
             parts += ["<D:propstat><D:prop>", *missing, "</D:prop>", _NOT_FOUND,
                       "</D:propstat>"]
         parts.append("</D:response>")
-        self._parts.append("".join(parts))
+        return "".join(parts)
 
     def missing(self, href: str) -> None:
         """An href that does not exist (any more): 404 without properties."""

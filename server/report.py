@@ -31,7 +31,7 @@ from radicale.item import filter as radicale_filter
 
 from kalend.server import calendar_data
 from kalend.server.answer_cache import ENVIRON_KEY as ANSWER_ENVIRON_KEY
-from kalend.server.answer_cache import AnswerCache, CacheKey, cache_key
+from kalend.server.answer_cache import AnswerCache, CacheKey, Responses, cache_key
 from kalend.server.calendar_data_cache import CalendarDataCache
 from kalend.server.expand_indexed import expand_from_rows
 from kalend.server.expand_single import DECLINED, expand_single
@@ -46,13 +46,18 @@ from kalend.server.multistatus import (
 )
 from kalend.server.propfind import collection_href, row_of
 from kalend.storage_plugin import occurrences as occ
-from kalend.storage_plugin.collection import Collection
+from kalend.storage_plugin.collection import Changes, Collection
 from kalend.storage_plugin.freebusy import busy_periods
 from kalend.storage_plugin.items import item_from_row
 from kalend.storage_plugin.occurrence_index import indexed_instances, query_timezone
 from kalend.storage_plugin.transaction import current_connection
 
 logger = logging.getLogger("kalend.report")
+
+#: At most this many changes bring a kept calendar-query answer up to date;
+#: after more, looking at each changed item costs about as much as reading
+#: the range afresh, and the answer is computed afresh.
+PATCH_LIMIT = 500
 
 
 def _c(tag: str) -> str:
@@ -191,6 +196,7 @@ class ApplicationPartReport(ApplicationBase):
                                        self._encoding)
             with_text = any(n in TEXT_PROPERTIES for n in names)
             trailer: list[str] = []
+            responses: Responses | None = None
             if root.tag == _c("D:sync-collection"):
                 token_element = root.find(_c("D:sync-token"))
                 old_token = (token_element.text or "").strip() if token_element is not None else ""
@@ -206,11 +212,13 @@ class ApplicationPartReport(ApplicationBase):
                 hrefs = self._multiget_names(root, collection, writer, base_prefix)
                 self._write_rows(writer, collection, hrefs, names, with_text)
             else:
-                self._write_query_rows(writer, collection, root.findall(_c("C:filter")),
-                                       names)
+                responses = self._query_responses(key, writer, collection,
+                                                  root.findall(_c("C:filter")), names)
+                for text in responses.by_href.values():
+                    writer.raw(text)
         request_info["status"] = client.MULTI_STATUS
         headers = {"Content-Type": f"text/xml; charset={self._encoding}"}
-        answer = self._answers.put(key, version, headers, writer.render(trailer))
+        answer = self._answers.put(key, version, headers, writer.render(trailer), responses)
         environ[ANSWER_ENVIRON_KEY] = answer
         return client.MULTI_STATUS, headers, answer.body, None
 
@@ -224,17 +232,45 @@ class ApplicationPartReport(ApplicationBase):
         megabytes = self.configuration.get("storage", "calendar_data_cache_mb")
         return CalendarDataCache(megabytes * 1024 * 1024)
 
-    def _write_query_rows(self, writer: MultistatusWriter, collection: Collection,
-                          filters: list[ET.Element], names: list[str]) -> None:
-        """A calendar-query's responses. When they carry calendar data, the
-        objects' texts come from ``calendar_data_cache`` by ETag, and only
-        the texts not seen before are read, in the same transaction."""
+    def _query_responses(self, key: CacheKey, writer: MultistatusWriter,
+                         collection: Collection, filters: list[ET.Element],
+                         names: list[str]) -> Responses:
+        """A calendar-query's responses by href. When the last answer to the
+        same request is kept (``answer_cache``) and the change log names
+        what was written since, only those items are queried again: an item
+        the change log does not name has the same text, the same ETag and
+        the same place in time as when that answer was computed, so its
+        response is the same. Otherwise every matching item is read."""
+        previous = self._answers.previous(key)
+        changed = None
+        if previous is not None and previous.collection_id == collection.id:
+            changed = collection.changes_since(previous.seq, PATCH_LIMIT)
+        by_href: dict[str, str] = {}
+        if previous is not None and changed is not None:
+            logger.debug("REPORT on %r: answer brought up to date with %d changed items",
+                         collection.path, len(changed.hrefs))
+            by_href = {href: text for href, text in previous.by_href.items()
+                       if href not in changed.hrefs}
+            if changed.hrefs:
+                self._write_query_rows(by_href, writer, collection, filters, names, changed)
+        else:
+            self._write_query_rows(by_href, writer, collection, filters, names)
+        return Responses(collection.id, collection.sync_seq, by_href)
+
+    def _write_query_rows(self, into: dict[str, str], writer: MultistatusWriter,
+                          collection: Collection, filters: list[ET.Element],
+                          names: list[str], changed: Changes | None = None) -> None:
+        """Add the responses of the items a calendar-query selects (of the
+        ``changed`` ones only, if given) to ``into``. When they carry calendar
+        data, the objects' texts come from ``calendar_data_cache`` by ETag,
+        and only the texts not seen before are read, in the same
+        transaction."""
         cache = self._calendar_data
         if not (cache.enabled and CALENDAR_DATA in names and writes_directly(names)):
-            for row in self._query_rows(collection, filters):
-                writer.item(row, names)
+            for row in self._query_rows(collection, filters, changed=changed):
+                into[row.href] = writer.response_text(row, names)
             return
-        rows = list(self._query_rows(collection, filters, with_text=False))
+        rows = list(self._query_rows(collection, filters, with_text=False, changed=changed))
         known = cache.known(row.etag for row in rows if row.text is None)
         unseen = [row.href for row in rows if row.text is None and row.etag not in known]
         # The same snapshot as the query: each href is there, with that ETag.
@@ -245,7 +281,7 @@ class ApplicationPartReport(ApplicationBase):
             if data is None:
                 row = fetched[row.href] if row.text is None else row
                 data = cache.escaped(row.etag, row.text or "")
-            writer.item(row, names, data)
+            into[row.href] = writer.response_text(row, names, data)
 
     def _write_rows(self, writer: MultistatusWriter, collection: Collection, hrefs, names,
                     with_text: bool) -> None:
@@ -354,11 +390,11 @@ class ApplicationPartReport(ApplicationBase):
 
     @staticmethod
     def _query_rows(collection: Collection, filters: list[ET.Element],
-                    with_text: bool = True):
+                    with_text: bool = True, changed: Changes | None = None):
         """The rows a calendar-query's filters select: the index narrows,
         Radicale's filter test decides whatever the index could not (rows
-        without text: see ``Collection.filtered_rows``)."""
-        for row, matched in collection.filtered_rows(filters, with_text):
+        without text, and ``changed``: see ``Collection.filtered_rows``)."""
+        for row, matched in collection.filtered_rows(filters, with_text, changed):
             if filters and not matched and not all(
                     test_filter(collection.tag, item_from_row(row, collection), f)
                     for f in filters):

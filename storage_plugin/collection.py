@@ -14,6 +14,7 @@ import time
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -73,7 +74,7 @@ _LISTING_WITHOUT_TEXT = _listing(False)
 
 @functools.cache
 def _matching_items_statement(component: str, with_text: bool = True,
-                              with_outside: bool = True):
+                              with_outside: bool = True, changed: bool = False):
     """Item rows with an instance in a range, then (``indexed`` false) the
     rows whose index window misses part of it, to be expanded on the fly;
     one statement, built once per component, so a week view costs one round
@@ -81,17 +82,38 @@ def _matching_items_statement(component: str, with_text: bool = True,
     ``outside_window_parameters``). Without text, the in-index rows carry
     NULL for it (the outside rows keep theirs: they are expanded here).
     ``with_outside`` false leaves the second part out, for a range that
-    every item's window covers (``Collection.index_covers``)."""
+    every item's window covers (``Collection.index_covers``). ``changed``
+    keeps only the items written after the change sequence ``since``."""
     columns = _ITEM_COLUMNS if with_text else tuple(
         null().label("text") if column is schema.item.c.text else column
         for column in _ITEM_COLUMNS)
     in_index = select(*columns, true().label("indexed")).where(
-        occurrence_index.item_has_instance(component))
+        occurrence_index.item_has_instance(component, changed))
     if not with_outside:
         return in_index
     outside = occurrence_index.outside_window_statement(
         (*_ITEM_COLUMNS, false().label("indexed")), component)
+    if changed:
+        outside = outside.where(schema.item.c.href.in_(occurrence_index.changed_hrefs()))
     return union_all(in_index, outside)
+
+
+@dataclass(frozen=True)
+class Changes:
+    """The items written or deleted after the change sequence ``since``
+    (``Collection.changes_since``)."""
+
+    since: int
+    hrefs: frozenset[str]
+
+
+@functools.cache
+def _changes_statement():
+    """(seq, href) of the change log after sequence ``seq``, at most ``n`` rows."""
+    c = schema.change.c
+    return (select(c.seq, c.href)
+            .where(c.collection_id == bindparam("cid"), c.seq > bindparam("seq"))
+            .limit(bindparam("n")))
 
 
 class InvalidSyncTokenError(ValueError):
@@ -285,7 +307,8 @@ class Collection(radicale_storage.BaseCollection):
         for row, matched in self.filtered_rows(filters):
             yield item_from_row(row, self), matched
 
-    def filtered_rows(self, filters: Iterable[ET.Element], with_text: bool = True
+    def filtered_rows(self, filters: Iterable[ET.Element], with_text: bool = True,
+                      changed: Changes | None = None
                       ) -> Iterator[tuple[Mapping[str, Any], bool]]:
         """Answer CALDAV:time-range filters from the occurrence index.
 
@@ -302,8 +325,13 @@ class Collection(radicale_storage.BaseCollection):
         ``with_text`` false lets the exactly matched rows come without their
         text (None), for a caller that keeps calendar data by ETag; rows that
         Radicale must still test always carry it.
+
+        ``changed``: only the items written since are wanted (an answer
+        brought up to date after a few changes); the index query is narrowed
+        to them.
         """
-        if not self._tag:
+        hrefs = None if changed is None else changed.hrefs
+        if not self._tag or (hrefs is not None and not hrefs):
             return
         filters = list(filters)
         alarms = alarm_query.alarm_range(filters) if self._tag == "VCALENDAR" else None
@@ -311,22 +339,29 @@ class Collection(radicale_storage.BaseCollection):
             for row in alarm_query.matching_rows(
                     self._conn, self._id, _ITEM_COLUMNS, alarms, self.query_zone(),
                     self._storage.max_instances_per_query):
-                yield row, True
+                if hrefs is None or row["href"] in hrefs:
+                    yield row, True
             return
         tag, start, end, simple = radicale_filter.simplify_prefilters(filters, self._tag)
         unbounded = start <= radicale_filter.TIMESTAMP_MIN and end >= radicale_filter.TIMESTAMP_MAX
         if self._tag != "VCALENDAR" or unbounded or tag is None:
-            yield from self._filtered_by_overall_range(tag, start, end, simple)
+            for row, matched in self._filtered_by_overall_range(tag, start, end, simple):
+                if hrefs is None or row["href"] in hrefs:
+                    yield row, matched
             return
         zone = self.query_zone()
         exact = simple and tag in ("VEVENT", "VJOURNAL")
-        parameters = occurrence_index.range_parameters(self._id, start, end, zone)
+        parameters: dict[str, Any] = occurrence_index.range_parameters(
+            self._id, start, end, zone)
         with_outside = not self.index_covers(start, end)
         if with_outside:
             parameters.update(occurrence_index.outside_window_parameters(self._id, start, end))
+        if changed is not None:
+            parameters["since"] = changed.since
         seen: set[str] = set()
         outside = []
-        statement = _matching_items_statement(tag, with_text or not exact, with_outside)
+        statement = _matching_items_statement(tag, with_text or not exact, with_outside,
+                                              changed is not None)
         for row in compiled_sql.mappings(self._conn, statement, parameters):
             if row["indexed"]:
                 seen.add(row["href"])
@@ -385,6 +420,31 @@ class Collection(radicale_storage.BaseCollection):
             schema.item.c.uid == uid))).scalar())
 
     # -- sync-collection (RFC 6578) --------------------------------------------
+
+    @property
+    def sync_seq(self) -> int:
+        """The collection's change sequence, as its ETag and sync token carry it."""
+        return self._sync_seq
+
+    def changes_since(self, seq: int, limit: int) -> Changes | None:
+        """The hrefs written or deleted after sequence ``seq``, so that an
+        answer computed at ``seq`` can be brought up to date by looking at
+        those items only.
+
+        None when the change log cannot tell: ``seq`` is older than the log
+        kept (or not this collection's), more than ``limit`` hrefs changed,
+        or a step changed no item. Such a step is a PROPPATCH, and the
+        calendar's properties decide answers too (its calendar-timezone
+        decides how floating times compare, RFC 4791 §9.9)."""
+        if seq < self._sync_floor or seq > self._sync_seq:
+            return None
+        if seq == self._sync_seq:
+            return Changes(seq, frozenset())
+        rows = self._conn.execute(_changes_statement(),
+                                  {"cid": self._id, "seq": seq, "n": limit + 1}).all()
+        if len(rows) > limit or len({step for step, _href in rows}) != self._sync_seq - seq:
+            return None
+        return Changes(seq, frozenset(href for _step, href in rows))
 
     def sync(self, old_token: str = "") -> tuple[str, Iterable[str]]:
         # Radicale's PROPFIND asks for DAV:sync-token after it has released

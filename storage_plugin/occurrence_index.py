@@ -212,28 +212,55 @@ def _range_selects(columns: Sequence, component: str, collection_clause,
     component's occurrences overlapping a range given as bound parameters:
     the UTC range ``s``/``e`` and its wall-clock twin ``ls``/``le`` for
     floating rows (see ``range_parameters``)."""
+    base = [collection_clause, schema.occurrence.c.component == component, *extra]
+    return [select(*columns).where(*base, *hit) for hit in _range_hits(component)]
+
+
+def _range_hits(component: str) -> list[list]:
+    """The conditions of each of the four parts of ``_range_selects``."""
     o = schema.occurrence.c
     inclusive = component == "VTODO"
-    parts = []
+    hits = []
     for floating, (low, high, low_min) in ((False, ("s", "e", "s_min")),
                                            (True, ("ls", "le", "ls_min"))):
         s, e = bindparam(low), bindparam(high)
         hit = (and_(o.start <= e, o.end >= s) if inclusive
                else and_(o.start < e, or_(o.end > s, o.start >= s)))
-        base = [collection_clause, o.component == component, o.floating.is_(floating), *extra]
-        parts.append(select(*columns).where(*base, o.start >= bindparam(low_min), hit))
-        parts.append(select(*columns).where(*base, o.long_span, _long_hit(s, e, inclusive)))
-    return parts
+        hits.append([o.floating.is_(floating), o.start >= bindparam(low_min), hit])
+        hits.append([o.floating.is_(floating), o.long_span, _long_hit(s, e, inclusive)])
+    return hits
 
 
 @functools.cache
-def matching_ids_statement(component: str):
+def matching_ids_statement(component: str, changed: bool = False):
     """The ids of a collection (``cid``)'s items with an instance overlapping
     a range, as one statement built once per component with bound parameters
     (building SQLAlchemy expressions per request cost more than running the
-    query)."""
+    query). ``changed``: only among the items written after the change
+    sequence ``since`` (see ``changed_item_ids``)."""
     o = schema.occurrence.c
+    if changed:
+        # A few items: their occurrences, found by item, tested in one pass.
+        return select(o.item_id).distinct().where(
+            o.item_id.in_(changed_item_ids()), o.collection_id == bindparam("cid"),
+            o.component == component, or_(*(and_(*hit) for hit in _range_hits(component))))
     return union(*_range_selects([o.item_id], component, o.collection_id == bindparam("cid")))
+
+
+def changed_hrefs():
+    """The hrefs the change log of collection ``cid`` names after sequence
+    ``since``: a join on the log rather than a list of parameters, so that
+    the statement is the same whatever changed."""
+    c = schema.change.c
+    return select(c.href).where(c.collection_id == bindparam("cid"),
+                                c.seq > bindparam("since"))
+
+
+def changed_item_ids():
+    """The ids of the items behind ``changed_hrefs`` (deleted ones have none)."""
+    i = schema.item.c
+    return select(i.id).where(i.collection_id == bindparam("cid"),
+                              i.href.in_(changed_hrefs()))
 
 
 class IdsFrom(ColumnElement[bool]):
@@ -273,10 +300,11 @@ def _ids_from_any_array(element: IdsFrom, compiler, **kw) -> str:
     return f"{column} = ANY(ARRAY{compiler.process(element.ids.scalar_subquery(), **kw)})"
 
 
-def item_has_instance(component: str) -> IdsFrom:
+def item_has_instance(component: str, changed: bool = False) -> IdsFrom:
     """WHERE clause: the item has an instance of ``component`` in the range
-    given as bound parameters (see ``range_parameters``)."""
-    return IdsFrom(schema.item.c.id, matching_ids_statement(component))
+    given as bound parameters (see ``range_parameters``); ``changed``: and
+    was written after the change sequence ``since``."""
+    return IdsFrom(schema.item.c.id, matching_ids_statement(component, changed))
 
 
 @functools.cache

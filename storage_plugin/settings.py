@@ -58,7 +58,8 @@ STORAGE_OPTIONS: OrderedDict[str, dict[str, Any]] = OrderedDict([
         "value": "64",
         "help": "memory per process for answers to repeated calendar-query, "
                 "multiget and sync-collection REPORTs, reused while the "
-                "collection is unchanged; 0 turns the cache off",
+                "collection is unchanged (a calendar-query answer is brought "
+                "up to date after a few writes); 0 turns the cache off",
         "type": radicale_config.positive_int}),
     ("calendar_data_cache_mb", {
         "value": "32",

@@ -5,12 +5,17 @@ every change a client could see in the answer (a PUT, a DELETE, a PROPPATCH
 of the calendar's time zone, an invitation delivered by another user's PUT,
 a write through another kalend process on the same database) must show up
 in the very next answer. Runs on SQLite and PostgreSQL.
+
+After changes, a kept calendar-query answer is brought up to date by looking
+at the changed items only; those answers are compared with the same query
+computed afresh (a body that differs by whitespace has its own key).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import gzip
+import random
 
 import pytest
 import requests
@@ -19,10 +24,13 @@ from occurrence_support import (
     NEW_YORK_VTIMEZONE,
     hrefs,
     make_calendar,
+    multistatus,
     put,
     report,
     time_range_query,
 )
+
+from kalend.storage_plugin.collection import Collection
 
 USER = "alice"
 WEEK = (dt.datetime(2026, 3, 2, tzinfo=dt.UTC), dt.datetime(2026, 3, 9, tzinfo=dt.UTC))
@@ -156,3 +164,122 @@ def test_a_write_through_another_process_is_seen(server, calendar, server_config
 
     assert before == {"a.ics"}
     assert after == {"a.ics", "c.ics"}
+
+
+# -- answers brought up to date from the change log -----------------------------------
+
+
+def recurring(uid: str, start: str, exdate: str | None = None) -> str:
+    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//kalend tests//EN", "BEGIN:VEVENT",
+             f"UID:{uid}", "DTSTAMP:20260101T000000Z", f"DTSTART:{start}Z", "DURATION:PT1H",
+             "RRULE:FREQ=WEEKLY;COUNT=20", "SUMMARY:Weekly"]
+    if exdate:
+        lines.append(f"EXDATE:{exdate}Z")
+    return "\r\n".join([*lines, "END:VEVENT", "END:VCALENDAR", ""])
+
+
+WEEK_WITH_DATA = time_range_query("VEVENT", *WEEK, calendar_data="<C:calendar-data/>")
+
+
+def answer(server, path: str, fresh: bool = False) -> dict[str, tuple[str, str]]:
+    """href -> (ETag, calendar data) of the week; ``fresh``: a body of its
+    own, which no earlier answer was kept for."""
+    body = WEEK_WITH_DATA + (f"<!-- {random.random()} -->" if fresh else "")
+    found = multistatus(report(server, USER, path, body))
+    return {href: (props["{DAV:}getetag"].text,
+                   props["{urn:ietf:params:xml:ns:caldav}calendar-data"].text)
+            for href, props in found.items()}
+
+
+@pytest.fixture
+def narrowed(monkeypatch) -> list:
+    """The ``hrefs`` each calendar-query's index lookup was narrowed to
+    (None: the whole calendar was queried)."""
+    calls: list = []
+    original = Collection.filtered_rows
+
+    def spy(self, filters, with_text=True, changed=None):
+        calls.append(None if changed is None else set(changed.hrefs))
+        return original(self, filters, with_text, changed)
+    monkeypatch.setattr(Collection, "filtered_rows", spy)
+    return calls
+
+
+def change(server, path: str, text: str) -> None:
+    response = server.request("PUT", path, user=USER, body=text,
+                              headers={"Content-Type": "text/calendar"})
+    assert response.status_code in (201, 204), response.text
+
+
+def test_after_a_few_changes_only_the_changed_items_are_looked_up(server, calendar,
+                                                                  narrowed):
+    put(server, USER, calendar + "b.ics", event("b", "20260304T100000"))
+    put(server, USER, calendar + "c.ics", event("c", "20260320T100000"))
+    put(server, USER, calendar + "d.ics", event("d", "20260321T100000"))
+    put(server, USER, calendar + "r.ics", recurring("r", "20260105T080000"))
+    first = answer(server, calendar)
+    change(server, calendar + "a.ics", event("a", "20260303T100000", summary="Room 4"))
+    change(server, calendar + "b.ics", event("b", "20260330T100000"))      # out of the week
+    change(server, calendar + "c.ics", event("c", "20260305T100000"))      # into the week
+    change(server, calendar + "d.ics", event("d", "20260322T100000"))      # still outside
+    change(server, calendar + "r.ics", recurring("r", "20260105T080000", "20260302T080000"))
+    put(server, USER, calendar + "e.ics", event("e", "20260306T100000"))
+    assert server.request("DELETE", calendar + "e.ics", user=USER).status_code in (200, 204)
+    put(server, USER, calendar + "f.ics", event("f", "20260307T100000"))
+    narrowed.clear()
+    patched = answer(server, calendar)
+    calls = list(narrowed)
+    fresh = answer(server, calendar, fresh=True)
+
+    assert {h.rsplit("/", 1)[-1] for h in first} == {"a.ics", "b.ics", "r.ics"}
+    assert calls == [{"a.ics", "b.ics", "c.ics", "d.ics", "r.ics", "e.ics", "f.ics"}]
+    assert patched == fresh
+    assert {h.rsplit("/", 1)[-1] for h in patched} == {"a.ics", "c.ics", "f.ics"}
+    assert "SUMMARY:Room 4" in next(data for h, (_e, data) in patched.items()
+                                    if h.endswith("/a.ics"))
+
+
+def test_a_time_zone_change_is_not_patched_over(server, calendar, narrowed):
+    put(server, USER, calendar + "f.ics", event("f", "20260308T210000", floating=True))
+    answer(server, calendar)
+    server.request(
+        "PROPPATCH", calendar, user=USER, headers={"Content-Type": "application/xml"},
+        body='<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" '
+             'xmlns:C="urn:ietf:params:xml:ns:caldav"><D:set><D:prop>'
+             f"<C:calendar-timezone><![CDATA[{NEW_YORK_VTIMEZONE}]]></C:calendar-timezone>"
+             "</D:prop></D:set></D:propertyupdate>")
+    put(server, USER, calendar + "g.ics", event("g", "20260304T100000"))
+    narrowed.clear()
+    after = answer(server, calendar)
+
+    assert narrowed == [None]
+    assert {h.rsplit("/", 1)[-1] for h in after} == {"a.ics", "g.ics"}
+
+
+def test_random_edits_between_queries_give_the_fresh_answer(server, calendar, narrowed):
+    rng = random.Random(20261122)
+    days = ["20260226", "20260301", "20260302", "20260304", "20260308", "20260309",
+            "20260312"]
+    names = [f"x{number}.ics" for number in range(8)]
+    alive: set[str] = set()
+    answer(server, calendar)
+    for _round in range(4):
+        for _step in range(5):
+            name = rng.choice(names)
+            kind = rng.random()
+            if name in alive and kind < 0.25:
+                assert server.request("DELETE", calendar + name,
+                                      user=USER).status_code in (200, 204)
+                alive.discard(name)
+                continue
+            day, hour = rng.choice(days), rng.randrange(0, 24)
+            uid = name.removesuffix(".ics")
+            text = (recurring(uid, f"{day}T{hour:02d}0000") if kind > 0.75 else
+                    event(uid, f"{day}T{hour:02d}0000", summary=f"v{rng.random()}",
+                          floating=kind < 0.5))
+            change(server, calendar + name, text)
+            alive.add(name)
+        narrowed.clear()
+        patched = answer(server, calendar)
+        assert narrowed and narrowed[0] is not None
+        assert patched == answer(server, calendar, fresh=True)
