@@ -16,7 +16,18 @@ import radicale.item as radicale_item
 from radicale import config as radicale_config
 from radicale import pathutils, types
 from radicale import storage as radicale_storage
-from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from kalend.storage_plugin import occurrence_index, schema
 from kalend.storage_plugin.collection import Collection, record_change
@@ -35,13 +46,19 @@ logger = logging.getLogger("kalend.storage")
 def _with_index_window(statement):
     """A collection lookup that also brings the window every item's index
     covers (see ``Collection.index_covers``): the latest window start and
-    the earliest window end among its items, two index probes."""
+    the earliest window end among its items, two index probes, made for
+    calendars only (a principal, an inbox or an address book has no use
+    for them; the databases evaluate a CASE branch's subquery only when
+    the branch is taken)."""
     item, collection = schema.item.c, schema.collection.c
+    calendar = collection.tag == "VCALENDAR"
     return statement.add_columns(
-        select(func.max(item.occ_from)).where(item.collection_id == collection.id)
-        .scalar_subquery().label("index_from"),
-        select(func.min(item.occ_until)).where(item.collection_id == collection.id)
-        .scalar_subquery().label("index_until"))
+        case((calendar, select(func.max(item.occ_from))
+              .where(item.collection_id == collection.id).scalar_subquery()))
+        .label("index_from"),
+        case((calendar, select(func.min(item.occ_until))
+              .where(item.collection_id == collection.id).scalar_subquery()))
+        .label("index_until"))
 
 
 #: Every request looks up collections by path several times (principal,
