@@ -15,7 +15,6 @@ time, see ``engine``).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,14 +30,13 @@ class _Compiled:
     positions: tuple[str, ...] | None
     #: Values the statement carries itself (a component name written into it).
     literals: dict[str, Any]
-    #: Kept so that the statement's id, the cache key, is never reused.
-    statement: ClauseElement
 
 
-#: (statement id, dialect name) -> its compiled form, or None when the
-#: statement needs SQLAlchemy's parameter conversion.
-_COMPILED: dict[tuple[int, str], _Compiled | None] = {}
-_LOCK = threading.Lock()
+#: (statement id, dialect name) -> the statement, kept so that its id is
+#: never reused, and its compiled form, or None when the statement needs
+#: SQLAlchemy's parameter conversion. Filled without a lock: two threads
+#: compiling the same statement store equal entries.
+_COMPILED: dict[tuple[int, str], tuple[ClauseElement, _Compiled | None]] = {}
 
 
 def mappings(connection: Connection, statement: ClauseElement,
@@ -56,7 +54,7 @@ def mappings(connection: Connection, statement: ClauseElement,
 def _compiled(connection: Connection, statement: ClauseElement) -> _Compiled | None:
     key = (id(statement), connection.dialect.name)
     try:
-        return _COMPILED[key]
+        return _COMPILED[key][1]
     except KeyError:
         pass
     dialect = connection.dialect
@@ -68,8 +66,6 @@ def _compiled(connection: Connection, statement: ClauseElement) -> _Compiled | N
         entry = _Compiled(
             compiled.string,
             tuple(compiled.positiontup) if compiled.positiontup else None,
-            {name: value for name, value in compiled.params.items() if value is not None},
-            statement)
-    with _LOCK:
-        _COMPILED[key] = entry
+            {name: value for name, value in compiled.params.items() if value is not None})
+    _COMPILED[key] = (statement, entry)
     return entry
