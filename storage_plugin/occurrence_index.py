@@ -137,7 +137,8 @@ def _replace_changed(connection: Connection, item_id: int, wanted: list[dict]) -
     o = schema.occurrence.c
     stored = connection.execute(
         select(o.id, *(o[name] for name in _COMPARED)).where(o.item_id == item_id)).all()
-    missing = Counter(tuple(row[name] for name in _COMPARED) for row in wanted)
+    keyed = [(tuple(row[name] for name in _COMPARED), row) for row in wanted]
+    missing = Counter(key for key, _row in keyed)
     obsolete = []
     for row in stored:
         key = tuple(row[1:])
@@ -149,8 +150,7 @@ def _replace_changed(connection: Connection, item_id: int, wanted: list[dict]) -
         connection.execute(delete(schema.occurrence).where(
             o.id.in_(obsolete[chunk:chunk + _DELETE_CHUNK])))
     new = []
-    for row in wanted:
-        key = tuple(row[name] for name in _COMPARED)
+    for key, row in keyed:
         if missing[key] > 0:
             missing[key] -= 1
             new.append(row)
