@@ -192,7 +192,7 @@ def run_size(n: int, args: argparse.Namespace, versions: dict[str, str]) -> Path
         rows[key] = {"title": title, "unit": unit, "servers": per,
                      "compare_counts": compare}
 
-    counted = {"week_query", "week_expand", "freebusy_month", "multiget_100",
+    counted = {"week_query", "week_query_new", "week_expand", "freebusy_month", "multiget_100",
                "propfind_getetag", "sync_initial", "sync_after_1", "sync_after_100"}
     for row in measure.READ_ROWS + measure.WRITE_ROWS + [measure.THROUGHPUT_ROW]:
         add(row.key, row.title, row.unit,

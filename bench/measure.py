@@ -108,6 +108,16 @@ def week_query(target: Server, ctx: Context) -> Sample:
     return sample
 
 
+def week_query_new(target: Server, ctx: Context) -> Sample:
+    """The week view as a request the server has not seen before: a comment
+    makes each body unique, so no answer kept for an earlier one applies."""
+    body = _calendar_query("<C:calendar-data/>") + f"<!-- {time.time_ns()} -->"
+    sample, content = http(target, "REPORT", target.calendar_url, body, ctx, (207,),
+                           depth="1")
+    sample.count = _responses(content) if sample.ok else None
+    return sample
+
+
 def week_expand(target: Server, ctx: Context) -> Sample:
     expand = (f'<C:calendar-data><C:expand start="{_utc(wl.WEEK[0])}" '
               f'end="{_utc(wl.WEEK[1])}"/></C:calendar-data>')
@@ -329,6 +339,7 @@ class Floor:
 
 FLOOR_ROWS: dict[str, Callable[[Floor], Sample]] = {
     "week_query": lambda f: f.query(wl.WEEK),
+    "week_query_new": lambda f: f.query(wl.WEEK),
     "week_expand": lambda f: f.query(wl.WEEK),
     "freebusy_month": lambda f: f.query(wl.MONTH),
 }
@@ -346,6 +357,7 @@ class Row:
 
 READ_ROWS: list[Row] = [
     Row("week_query", "calendar-query, one week, calendar-data", "s", week_query),
+    Row("week_query_new", "… the same, a body not seen before", "s", week_query_new),
     Row("week_expand", "calendar-query, one week, CALDAV:expand", "s", week_expand),
     Row("freebusy_month", "free-busy-query, one month", "s", freebusy_month),
     Row("outbox_freebusy_20", "POST outbox free-busy, 20 attendees", "s",
