@@ -241,9 +241,12 @@ def matching_ids_statement(component: str, changed: bool = False):
     o = schema.occurrence.c
     if changed:
         # A few items: their occurrences, found by item, tested in one pass.
+        # No test on the collection: the items are the collection's, and the
+        # test would lead SQLite to walk the range index over the whole
+        # collection (23 ms at ten thousand items, against 0.3 ms).
         return select(o.item_id).distinct().where(
-            o.item_id.in_(changed_item_ids()), o.collection_id == bindparam("cid"),
-            o.component == component, or_(*(and_(*hit) for hit in _range_hits(component))))
+            o.item_id.in_(changed_item_ids()), o.component == component,
+            or_(*(and_(*hit) for hit in _range_hits(component))))
     return union(*_range_selects([o.item_id], component, o.collection_id == bindparam("cid")))
 
 

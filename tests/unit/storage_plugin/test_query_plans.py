@@ -57,6 +57,20 @@ def test_week_rows_come_from_a_bounded_range_of_the_occurrence_index(tmp_path):
     assert "COVERING INDEX ix_occurrence_range" in found
 
 
+def test_changed_items_are_tested_through_their_own_occurrences(tmp_path):
+    # Bringing an answer up to date looks at the items written since it was
+    # computed: their occurrences, found by item, not the collection's range.
+    engine = make_engine("sqlite:///" + str(tmp_path / "plan.sqlite3"))
+    migrate.ensure_current(engine)
+
+    found = plan(engine, _matching_items_statement("VEVENT", False, True, True),
+                 {**week_parameters(1, 1_000_000, 1_600_000), "since": 5})
+
+    assert "SCAN occurrence" not in found and "SCAN item" not in found
+    assert "ix_occurrence_item" in found and "ix_occurrence_range" not in found
+    assert "ix_change_collection_seq" in found
+
+
 def _fill_postgres(engine, items: int) -> int:
     """A calendar of ``items`` one-hour events, one every ten minutes around
     the week (dense, like a team calendar), and the statistics PostgreSQL
