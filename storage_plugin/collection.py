@@ -440,11 +440,11 @@ class Collection(radicale_storage.BaseCollection):
             return None
         if seq == self._sync_seq:
             return Changes(seq, frozenset())
-        rows = self._conn.execute(_changes_statement(),
-                                  {"cid": self._id, "seq": seq, "n": limit + 1}).all()
-        if len(rows) > limit or len({step for step, _href in rows}) != self._sync_seq - seq:
+        rows = compiled_sql.mappings(self._conn, _changes_statement(),
+                                     {"cid": self._id, "seq": seq, "n": limit + 1})
+        if len(rows) > limit or len({row["seq"] for row in rows}) != self._sync_seq - seq:
             return None
-        return Changes(seq, frozenset(href for _step, href in rows))
+        return Changes(seq, frozenset(row["href"] for row in rows))
 
     def sync(self, old_token: str = "") -> tuple[str, Iterable[str]]:
         # Radicale's PROPFIND asks for DAV:sync-token after it has released
