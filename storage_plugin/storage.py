@@ -47,7 +47,7 @@ def _with_index_window(statement):
     """A collection lookup that also brings the window every item's index
     covers (see ``Collection.index_covers``): the latest window start and
     the earliest window end among its items, two index probes, made for
-    calendars only (a principal, an inbox or an address book has no use
+    calendar collections only (a principal or an address book has no use
     for them; the databases evaluate a CASE branch's subquery only when
     the branch is taken)."""
     item, collection = schema.item.c, schema.collection.c
