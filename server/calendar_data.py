@@ -18,7 +18,6 @@ import datetime as dt
 from dataclasses import replace
 
 import icalendar
-import recurring_ical_events
 
 from kalend.server.ical_dates import utc_value
 from kalend.storage_plugin import occurrences as occ
@@ -63,10 +62,7 @@ def expand(text: str, start: int, end: int, zone: dt.tzinfo | None,
     recurring = occ.is_recurring(calendar)
     out = _envelope(calendar)
     count = 0
-    query = recurring_ical_events.of(calendar, components=["VEVENT", "VTODO", "VJOURNAL"])
-    instances = occ.mark_this_and_future(calendar, query.between(
-        occ.from_seconds(start - occ.EXPANSION_SLACK).replace(tzinfo=None),
-        occ.from_seconds(end + occ.EXPANSION_SLACK).replace(tzinfo=None)))
+    instances = occ.instances(calendar, start, end)
     duration_shaped = _duration_shaped_todos(calendar)
     exact = occ.exact_durations(calendar) if recurring else {}
     for instance in instances:

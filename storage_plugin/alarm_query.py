@@ -20,7 +20,6 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import recurring_ical_events
 from radicale import xmlutils
 from radicale.item import filter as radicale_filter
 from sqlalchemy import Connection, bindparam, func, select
@@ -158,8 +157,8 @@ def alarm_fires(text: str, query: AlarmRange, zone: dt.tzinfo | None,
         return False
     start = dt.datetime.fromtimestamp(query.start - lag - _SLACK, tz)
     end = dt.datetime.fromtimestamp(query.end - lead + _SLACK, tz)
-    instances = recurring_ical_events.of(calendar, components=[query.component])
-    for count, instance in enumerate(instances.between(start, end)):
+    for count, instance in enumerate(occ.instances_between(calendar, start, end,
+                                                           [query.component])):
         if count >= max_instances:
             raise occ.InstanceLimitError(
                 f"more than {max_instances} instances in one alarm query")

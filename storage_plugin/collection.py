@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import logging
 import time
 import uuid
 import xml.etree.ElementTree as ET
@@ -39,10 +40,12 @@ from sqlalchemy import (
     update,
 )
 
-from kalend.storage_plugin import alarm_query, compiled_sql, occurrence_index, schema
+from kalend.storage_plugin import alarm_query, compiled_sql, deadline, occurrence_index, schema
 from kalend.storage_plugin import occurrences as occ
 from kalend.storage_plugin.items import http_date, item_from_row, item_from_text, row_values
 from kalend.storage_plugin.transaction import current_connection, transaction
+
+logger = logging.getLogger("kalend.storage")
 
 if TYPE_CHECKING:
     from kalend.storage_plugin.storage import Storage
@@ -387,16 +390,20 @@ class Collection(radicale_storage.BaseCollection):
 
     def _has_instance(self, text: str, component: str, start: int, end: int,
                       zone: dt.tzinfo | None) -> bool:
-        """Expand an item on the fly for a range its index window misses."""
+        """Expand an item on the fly for a range its index window misses,
+        until its first instance in the range. An item too costly to walk
+        that far (``expansion_budget``) is kept: a client shown one object
+        too many expands it itself, one left out would lose it."""
         try:
-            found = occ.occurrences_between(occ.parse(text), start, end,
-                                            self._storage.max_instances_per_query)
-        except occ.InstanceLimitError:
-            raise
+            calendar = occ.parse(text)
+            return any(o.component == component and occ.overlaps(o, start, end, zone)
+                       for o in occ.occurrences_of_instances(calendar, start, end))
+        except occ.InstanceLimitError as exc:
+            logger.info("collection %r: an item kept in a query without expanding it: %s",
+                        self._path, exc)
+            return True
         except Exception:
             return True  # unreadable for the library: let Radicale decide
-        return any(o.component == component and occ.overlaps(o, start, end, zone)
-                   for o in found)
 
     def query_zone(self) -> dt.tzinfo | None:
         """The zone floating times are compared in (RFC 4791 §9.9)."""
@@ -555,6 +562,7 @@ class Collection(radicale_storage.BaseCollection):
             rows.append({"collection_id": self._id, "href": href,
                          **row_values(item, now)})
         for row in rows:
+            deadline.check("storing an upload")
             plan = self._plan_index(row)
             columns = {**row, **(plan.item_columns() if plan else {})}
             item_id = self._conn.execute(
@@ -572,8 +580,8 @@ class Collection(radicale_storage.BaseCollection):
         the row carries its window (one statement fewer inside the lock)."""
         if self._tag != "VCALENDAR" or values.get("name") != "VCALENDAR":
             return None
-        return occurrence_index.plan_index(values["text"], (values["start"], values["end"]),
-                                           self._storage.index_settings())
+        return occurrence_index.plan_for_write(values["text"], (values["start"], values["end"]),
+                                               self._storage.index_settings())
 
     def delete(self, href: str | None = None) -> None:
         if href is None:

@@ -17,7 +17,8 @@ import datetime as dt
 import functools
 import logging
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import ClassVar
@@ -40,8 +41,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import SelectBase
 from sqlalchemy.sql.visitors import InternalTraversal
 
+from kalend.storage_plugin import expansion_budget, recurrence_rules, schema
 from kalend.storage_plugin import occurrences as occ
-from kalend.storage_plugin import schema
 from kalend.storage_plugin.alarm_bounds import NO_ALARMS, AlarmBounds, alarm_bounds
 
 logger = logging.getLogger("kalend.storage.occurrences")
@@ -61,6 +62,7 @@ query_timezone: ContextVar[dt.tzinfo | None] = ContextVar("kalend_query_timezone
 class IndexSettings:
     window: tuple[int, int]
     max_instances_per_object: int
+    max_expansion_steps: int = expansion_budget.DEFAULT_BUDGET
 
 
 # -- writing ----------------------------------------------------------------------
@@ -86,16 +88,64 @@ class IndexPlan:
 UNINDEXED = IndexPlan((), occ.TIME_MAX, occ.TIME_MIN, False)
 
 
-def plan_index(text: str, overall: tuple[int, int], settings: IndexSettings) -> IndexPlan:
+#: Plans computed before the write transaction (``planned_ahead``), by
+#: (text, overall range, window, instance limit): a write then finds its
+#: object's plan instead of expanding it while holding the write lock.
+_planned: ContextVar[dict[tuple, IndexPlan] | None] = ContextVar("kalend_planned_ahead",
+                                                                  default=None)
+
+
+def _plan_key(text: str, overall: tuple[int, int], settings: IndexSettings) -> tuple:
+    return (text, overall, settings.window, settings.max_instances_per_object)
+
+
+@contextmanager
+def planned_ahead() -> Iterator[None]:
+    """Keep the plans that ``plan_ahead`` computes in this context for the
+    writes that follow it (a PUT plans before it takes the write lock)."""
+    token = _planned.set({})
+    try:
+        yield
+    finally:
+        _planned.reset(token)
+
+
+def plan_ahead(text: str, overall: tuple[int, int], settings: IndexSettings) -> IndexPlan:
+    """``plan_index`` for a new object, with its rules checked, kept for the
+    write of exactly this text in the current ``planned_ahead`` context."""
+    plan = plan_index(text, overall, settings, check_rules=True)
+    memo = _planned.get()
+    if memo is not None:
+        memo[_plan_key(text, overall, settings)] = plan
+    return plan
+
+
+def plan_for_write(text: str, overall: tuple[int, int], settings: IndexSettings) -> IndexPlan:
+    """The plan of an object being written: computed ahead when the writer
+    did so, else now (a server-written copy, an import), rules checked."""
+    memo = _planned.get()
+    if memo is not None:
+        found = memo.get(_plan_key(text, overall, settings))
+        if found is not None:
+            return found
+    return plan_index(text, overall, settings, check_rules=True)
+
+
+def plan_index(text: str, overall: tuple[int, int], settings: IndexSettings,
+               check_rules: bool = False) -> IndexPlan:
     """Compute an item's occurrences and alarm bounds (no I/O). ``InstanceLimitError``
-    propagates; any other failure of the library leaves the item unindexed
-    rather than refused (Radicale already accepted it)."""
+    propagates, and with ``check_rules`` ``RecurrenceRuleRefused`` (the new
+    object of a write); any other failure of the library leaves the item
+    unindexed rather than refused (Radicale already accepted it)."""
     try:
         calendar = occ.parse(text)
-        expansion = occ.expand_for_storage(calendar, overall, settings.window,
-                                           settings.max_instances_per_object)
+        if check_rules:
+            recurrence_rules.check_calendar(calendar)
+        with expansion_budget.expansion_budget(settings.max_expansion_steps):
+            expansion = occ.expand_for_storage(calendar, overall, settings.window,
+                                               settings.max_instances_per_object)
         periods = occ.freebusy_component_periods(calendar)
-    except occ.InstanceLimitError:
+    except (occ.InstanceLimitError, recurrence_rules.RecurrenceRuleRefused):
         raise
     except Exception as exc:  # a library limitation, not the client's fault
         logger.warning("an object is left out of the occurrence index: %s", exc)

@@ -16,12 +16,15 @@ wall-clock time in the wanted zone and compares like with like.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import zoneinfo
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 import icalendar
 import recurring_ical_events
+
+from kalend.storage_plugin.expansion_budget import InstanceLimitError
 
 UTC = dt.UTC
 
@@ -45,16 +48,6 @@ EXPANSION_SLACK = 2 * 86400
 
 #: Free-busy types an instance can imply (RFC 5545 §3.2.9).
 BUSY, TENTATIVE, UNAVAILABLE, FREE = "BUSY", "BUSY-TENTATIVE", "BUSY-UNAVAILABLE", "FREE"
-
-
-class InstanceLimitError(Exception):
-    """More instances than a configured limit: ``max_instances_per_object``
-    on a write (CALDAV:max-instances, RFC 4791 §5.2.7) or
-    ``max_instances_per_query`` on a report.
-
-    Not a ValueError on purpose: Radicale turns ValueErrors from storage into
-    a generic 400; kalend's application maps this one to the RFC's answer.
-    """
 
 
 @dataclass(frozen=True)
@@ -244,13 +237,10 @@ def instance_recurrence_id(instance: icalendar.cal.Component) -> dt.date | None:
     return value
 
 
-def mark_this_and_future(calendar: icalendar.Calendar,
-                         instances: Iterable[icalendar.cal.Component]
-                         ) -> list[icalendar.cal.Component]:
-    """Attach to the RECURRENCE-ID of each instance governed by a
-    RANGE=THISANDFUTURE override the shift that override applies (its
-    DTSTART minus its RECURRENCE-ID), so ``instance_recurrence_id`` can
-    recover each instance's own recurrence id."""
+def this_and_future_shifts(calendar: icalendar.Calendar
+                           ) -> dict[tuple[str, str], dt.timedelta]:
+    """(UID, RECURRENCE-ID as written) -> how far that RANGE=THISANDFUTURE
+    override moves its instances (its DTSTART minus its RECURRENCE-ID)."""
     shifts: dict[tuple[str, str], dt.timedelta] = {}
     for component in calendar.walk():
         prop = component.get("RECURRENCE-ID") if component.name in COMPONENTS else None
@@ -260,20 +250,34 @@ def mark_this_and_future(calendar: icalendar.Calendar,
         if start is None:
             continue
         shifts[(str(component.get("UID")), prop.to_ical().decode())] = start - prop.dt
-    result = []
+    return shifts
+
+
+def mark_instance(instance: icalendar.cal.Component,
+                  shifts: dict[tuple[str, str], dt.timedelta]) -> icalendar.cal.Component:
+    """Attach to the RECURRENCE-ID of an instance governed by a
+    RANGE=THISANDFUTURE override the shift that override applies, so
+    ``instance_recurrence_id`` can recover the instance's own recurrence id."""
+    prop = instance.get("RECURRENCE-ID")
+    if shifts and prop is not None:
+        shift = shifts.get((str(instance.get("UID")), prop.to_ical().decode()))
+        if shift is not None:
+            # recurring-ical-events shares the property between copies:
+            # give each instance its own.
+            prop = icalendar.prop.vDDDTypes(prop.dt)
+            prop.params["RANGE"] = "THISANDFUTURE"
+            prop.kalend_shift = shift
+            instance["RECURRENCE-ID"] = prop
+    return instance
+
+
+def mark_this_and_future(calendar: icalendar.Calendar,
+                         instances: Iterable[icalendar.cal.Component]
+                         ) -> Iterator[icalendar.cal.Component]:
+    """``mark_instance`` for each of ``instances``, as they come."""
+    shifts = this_and_future_shifts(calendar)
     for instance in instances:
-        prop = instance.get("RECURRENCE-ID")
-        if shifts and prop is not None:
-            shift = shifts.get((str(instance.get("UID")), prop.to_ical().decode()))
-            if shift is not None:
-                # recurring-ical-events shares the property between copies:
-                # give each instance its own.
-                prop = icalendar.prop.vDDDTypes(prop.dt)
-                prop.params["RANGE"] = "THISANDFUTURE"
-                prop.kalend_shift = shift
-                instance["RECURRENCE-ID"] = prop
-        result.append(instance)
-    return result
+        yield mark_instance(instance, shifts)
 
 
 def todo_overlaps(todo: icalendar.cal.Component, start: int, end: int,
@@ -359,14 +363,32 @@ def is_open_ended(calendar: icalendar.Calendar) -> bool:
     return False
 
 
-def _instances(calendar: icalendar.Calendar, start: int, end: int
-               ) -> Iterator[icalendar.cal.Component]:
-    query = recurring_ical_events.of(calendar, components=list(COMPONENTS))
-    # recurring-ical-events compares floating values as wall-clock times;
-    # naive bounds keep that so (see EXPANSION_SLACK).
-    yield from mark_this_and_future(calendar, query.between(
-        from_seconds(start - EXPANSION_SLACK).replace(tzinfo=None),
-        from_seconds(end + EXPANSION_SLACK).replace(tzinfo=None)))
+def instances(calendar: icalendar.Calendar, start: int, end: int
+              ) -> Iterator[icalendar.cal.Component]:
+    """The instances that may touch [start, end) (with EXPANSION_SLACK on
+    both sides, as naive bounds: recurring-ical-events compares floating
+    values as wall-clock times), one at a time (see ``instances_between``)."""
+    yield from instances_between(
+        calendar, from_seconds(start - EXPANSION_SLACK).replace(tzinfo=None),
+        from_seconds(end + EXPANSION_SLACK).replace(tzinfo=None), COMPONENTS)
+
+
+def instances_between(calendar: icalendar.Calendar, span_start: dt.datetime,
+                      span_end: dt.datetime, components: Sequence[str]
+                      ) -> Iterator[icalendar.cal.Component]:
+    """recurring-ical-events' instances between the bounds, one at a time,
+    series by series, so a caller that stops at a limit stops the expansion
+    there (the library's own ``between`` builds the whole list first).
+
+    Within one series the library computes a rule's start times for the
+    range at once; that walk is bounded by ``expansion_budget``."""
+    query = recurring_ical_events.of(calendar, components=list(components))
+    span_start, span_end = query.to_datetime(span_start), query.to_datetime(span_end)
+    shifts = this_and_future_shifts(calendar)
+    for series in query.series:
+        for occurrence in series.between(span_start, span_end):
+            yield mark_instance(occurrence.as_component(query.keep_recurrence_attributes),
+                                shifts)
 
 
 def _undated(calendar: icalendar.Calendar) -> Iterator[icalendar.cal.Component]:
@@ -419,23 +441,33 @@ def exact_duration_of(instance: icalendar.cal.Component, occurrence: Occurrence,
     return seconds
 
 
-def occurrences_between(calendar: icalendar.Calendar, start: int, end: int,
-                        limit: int | None = None) -> list[Occurrence]:
-    """Every instance that may touch [start, end), deduplicated and sorted.
-
-    The result is a superset at the edges (floating slack); callers compare
-    against their own range. Raises ``InstanceLimitError`` past ``limit``.
-    """
+def occurrences_of_instances(calendar: icalendar.Calendar, start: int, end: int
+                             ) -> Iterator[Occurrence]:
+    """The occurrence of each instance that may touch [start, end), as the
+    expansion yields them: unsorted, possibly repeated (see
+    ``occurrences_between``), a superset at the edges."""
     recurring = is_recurring(calendar)
     exact = exact_durations(calendar) if recurring else {}
-    found: dict[tuple, Occurrence] = {}
-    for instance in list(_instances(calendar, start, end)) + list(_undated(calendar)):
+    for instance in itertools.chain(instances(calendar, start, end), _undated(calendar)):
         occurrence = occurrence_of(instance, recurring)
         if occurrence is None:
             continue
         duration = exact_duration_of(instance, occurrence, exact)
         if duration is not None:
             occurrence = replace(occurrence, end=occurrence.start + duration)
+        yield occurrence
+
+
+def occurrences_between(calendar: icalendar.Calendar, start: int, end: int,
+                        limit: int | None = None) -> list[Occurrence]:
+    """Every instance that may touch [start, end), deduplicated and sorted.
+
+    The result is a superset at the edges (floating slack); callers compare
+    against their own range. Raises ``InstanceLimitError`` past ``limit``,
+    as soon as the expansion has produced one instance more.
+    """
+    found: dict[tuple, Occurrence] = {}
+    for occurrence in occurrences_of_instances(calendar, start, end):
         found[(occurrence.component, occurrence.recurrence_id, occurrence.start)] = occurrence
         if limit is not None and len(found) > limit:
             raise InstanceLimitError(
@@ -541,7 +573,10 @@ __all__: Sequence[str] = (
     "exact_durations",
     "expand_for_storage",
     "freebusy_component_periods",
+    "instances",
+    "instances_between",
     "occurrences_between",
+    "occurrences_of_instances",
     "overlaps",
     "parse",
     "wall_clock",
