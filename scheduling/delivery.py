@@ -24,7 +24,7 @@ from kalend.scheduling import itip
 from kalend.scheduling.addresses import is_mailto
 from kalend.scheduling.objects import parse_object
 from kalend.scheduling.participants import attendee_addresses
-from kalend.storage_plugin import principals, schema
+from kalend.storage_plugin import deadline, principals, schema
 from kalend.storage_plugin.transaction import current_connection
 
 logger = logging.getLogger("kalend.scheduling")
@@ -66,8 +66,14 @@ class Deliverer:
         return current_connection()
 
     def deliver_all(self, messages: Iterable[itip.ItipMessage]) -> dict[str, str]:
-        """recipient -> SCHEDULE-STATUS of each message's delivery."""
-        return {m.recipient: self.deliver(m) for m in messages}
+        """recipient -> SCHEDULE-STATUS of each message's delivery. The
+        request's deadline is checked before each one: a meeting too big to
+        deliver in time is undone as a whole (``deadline``)."""
+        statuses = {}
+        for message in messages:
+            deadline.check(f"delivering to {message.recipient}")
+            statuses[message.recipient] = self.deliver(message)
+        return statuses
 
     def status_for(self, recipient: str) -> str:
         """The status a delivery to this address will get, known before it

@@ -23,7 +23,7 @@ from typing import Any
 from radicale import config as radicale_config
 
 from kalend.scheduling.imip_settings import SECTIONS as IMIP_SECTIONS
-from kalend.storage_plugin.settings import PLUGIN_TYPE, STORAGE_OPTIONS
+from kalend.storage_plugin.settings import LIMIT_OPTIONS, PLUGIN_TYPE, STORAGE_OPTIONS
 
 #: Radicale defaults that kalend changes, with the reason.
 _KALEND_DEFAULTS: Mapping[str, Mapping[str, str]] = {
@@ -38,6 +38,10 @@ _KALEND_DEFAULTS: Mapping[str, Mapping[str, str]] = {
     "auth": {"type": "htpasswd", "htpasswd_encryption": "bcrypt",
              "cache_logins": "True"},
     "rights": {"type": "owner_only"},
+    # Radicale sleeps this long before every 5xx answer, holding the request
+    # thread meanwhile; kalend answers 503 with Retry-After when its database
+    # is unreachable, and a delay would let an outage fill every thread.
+    "server": {"delay_on_error": "0"},
 }
 
 #: Radicale's file-system storage options: accepted so that a Radicale user's
@@ -64,6 +68,7 @@ def schema() -> radicale_config.types.CONFIG_SCHEMA:
         merged["storage"][option] = dict(entry)
     for section, options in IMIP_SECTIONS.items():
         merged[section] = {option: dict(entry) for option, entry in options.items()}
+    merged["limits"] = {option: dict(entry) for option, entry in LIMIT_OPTIONS.items()}
     return merged
 
 
@@ -198,6 +203,7 @@ def render_defaults() -> str:
     kalend_keys = {("storage", o) for o in STORAGE_OPTIONS}
     kalend_keys |= {(s, o) for s, opts in _KALEND_DEFAULTS.items() for o in opts}
     kalend_keys |= {(s, o) for s, opts in IMIP_SECTIONS.items() for o in opts}
+    kalend_keys |= {("limits", o) for o in LIMIT_OPTIONS}
     section_seen = None
     for section, option, entry in iter_options(config_schema):
         if section != section_seen:

@@ -43,18 +43,26 @@ def is_sqlite(engine_or_url: Engine | str) -> bool:
     return url.get_backend_name() == "sqlite"
 
 
-def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
-    # WAL lets readers proceed while one writer commits; the busy timeout
-    # makes a second writer wait for the first instead of failing at once.
-    # isolation_level=None hands transaction control to our explicit BEGIN
-    # statements (pysqlite's implicit BEGIN would defeat BEGIN IMMEDIATE).
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
+#: How long a writer waits for another's lock when the caller says nothing.
+DEFAULT_LOCK_WAIT_SECONDS = 30.0
+
+
+def _sqlite_configurer(lock_wait: float):
+    def configure(dbapi_connection: Any, _record: Any) -> None:
+        # WAL lets readers proceed while one writer commits; the busy timeout
+        # makes a second writer wait for the first instead of failing at once
+        # ([limits] lock_wait; past it the request is answered 503).
+        # isolation_level=None hands transaction control to our explicit BEGIN
+        # statements (pysqlite's implicit BEGIN would defeat BEGIN IMMEDIATE).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(lock_wait * 1000)}")
+        cursor.close()
+
+    return configure
 
 
 def _begin_sqlite(connection: Any) -> None:
@@ -111,8 +119,15 @@ def _has_input(dbapi_connection: Any) -> bool:
     return bool(readable)
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+def make_engine(url: str, *, pool_size: int = 10,
+                lock_wait: float = DEFAULT_LOCK_WAIT_SECONDS,
+                statement_timeout: float | None = None) -> Engine:
     """An engine for ``url``, ready for concurrent request threads.
+
+    ``lock_wait``: seconds a writer waits for another's lock (SQLite's busy
+    timeout, PostgreSQL's lock_timeout, which covers the advisory locks of
+    ``transaction``); ``statement_timeout``: the longest a PostgreSQL
+    statement may run (None: no limit, for administration commands).
 
     Raises ``DatabaseUnavailableError`` naming the (masked) URL when the
     database is unreachable, so that start-up fails with a useful message
@@ -144,7 +159,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         else:
             kwargs["pool_size"] = pool_size
             kwargs["max_overflow"] = pool_size
-        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": lock_wait}
     else:
         kwargs["pool_size"] = pool_size
         kwargs["max_overflow"] = pool_size
@@ -153,14 +168,18 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         # parameters the occurrence queries turn on (measured: the expanded
         # week went from 55 ms to 135 ms after the fifth request). Planning
         # each execution with its values costs well under a millisecond.
-        kwargs["connect_args"] = {"options": "-c plan_cache_mode=force_custom_plan"}
+        options = ["plan_cache_mode=force_custom_plan",
+                   f"lock_timeout={int(lock_wait * 1000)}"]
+        if statement_timeout is not None:
+            options.append(f"statement_timeout={int(statement_timeout * 1000)}")
+        kwargs["connect_args"] = {"options": " ".join(f"-c {o}" for o in options)}
     try:
         engine = create_engine(parsed, **kwargs)
     except Exception as exc:  # missing driver, bad option
         raise DatabaseUnavailableError(
             f"cannot use database {masked_url(url)}: {exc}") from exc
     if parsed.get_backend_name() == "sqlite":
-        event.listen(engine, "connect", _configure_sqlite)
+        event.listen(engine, "connect", _sqlite_configurer(lock_wait))
         event.listen(engine, "begin", _begin_sqlite)
     else:
         event.listen(engine, "checkin", _mark_idle)

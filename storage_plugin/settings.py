@@ -75,6 +75,73 @@ STORAGE_OPTIONS: OrderedDict[str, dict[str, Any]] = OrderedDict([
 ])
 
 
+def _seconds(value: str) -> float:
+    number = float(value)
+    if number <= 0:
+        raise ValueError("must be a number of seconds above 0")
+    return number
+
+
+#: [limits]: what one request may cost (issue 15: bounded work per request).
+#: Defined here because the storage plugin enforces some of them; the
+#: server merges the section into its schema and enforces the rest.
+LIMIT_OPTIONS: OrderedDict[str, dict[str, Any]] = OrderedDict([
+    ("request_deadline", {
+        "value": "180",
+        "help": "seconds a request may work before it is stopped and answered "
+                "503 with Retry-After, its changes undone; also the longest a "
+                "PostgreSQL statement may run. Fits an invitation to 1,000 local "
+                "attendees, which takes about 100 ms per attendee today",
+        "type": _seconds}),
+    ("lock_wait", {
+        "value": "30",
+        "help": "seconds a write waits for another write of the same calendar "
+                "(PostgreSQL lock_timeout, SQLite busy timeout) before it is "
+                "answered 503 with Retry-After",
+        "type": _seconds}),
+    ("retry_after", {
+        "value": "5",
+        "help": "seconds a 503 answer (database unreachable, deadline or lock "
+                "wait exceeded) asks the client to wait before trying again",
+        "type": radicale_config.positive_int}),
+    ("max_attendees_per_instance", {
+        "value": "1000",
+        "help": "most ATTENDEE properties one component of a calendar object may "
+                "have (CALDAV:max-attendees-per-instance, RFC 4791 §5.2.9); a PUT "
+                "over it gets 403 with that precondition",
+        "type": radicale_config.positive_int}),
+    ("max_overridden_instances", {
+        "value": "1000",
+        "help": "most overridden instances (components with a RECURRENCE-ID) "
+                "one calendar object may hold; a PUT over it gets 403 "
+                "CALDAV:max-instances",
+        "type": radicale_config.positive_int}),
+    ("max_components_per_object", {
+        "value": "5000",
+        "help": "most components (events, alarms, time-zone rules...) one calendar "
+                "object or contact may hold; a PUT over it gets 403 "
+                "CALDAV:max-resource-size",
+        "type": radicale_config.positive_int}),
+    ("max_property_length", {
+        "value": "1048576",
+        "help": "most characters one property (its unfolded line) may have, e.g. "
+                "a DESCRIPTION; a PUT over it gets 403 CALDAV:max-resource-size",
+        "type": radicale_config.positive_int}),
+    ("max_xml_depth", {
+        "value": "64",
+        "help": "deepest nesting of elements a WebDAV request body may have; "
+                "deeper bodies get 400",
+        "type": radicale_config.positive_int}),
+    ("max_expansion_steps", {
+        "value": "200000",
+        "help": "most periods (a day counts 1, a week 2, a month 3, a year 16) "
+                "the expansion of one recurrence rule may walk; beyond it a PUT "
+                "gets 403 CALDAV:max-instances and a report 507. About a second "
+                "of CPU, and 550 years of a daily rule",
+        "type": radicale_config.positive_int}),
+])
+
+
 def data_folder(configuration: radicale_config.Configuration) -> str:
     return os.path.abspath(configuration.get("storage", "data_folder"))
 
@@ -109,6 +176,7 @@ def with_storage_options(configuration: radicale_config.Configuration
     try:
         configuration.get("storage", "data_folder")
         configuration.get("storage", "url")
+        configuration.get("limits", "lock_wait")
         return configuration
     except KeyError:
-        return configuration.copy({"storage": STORAGE_OPTIONS})
+        return configuration.copy({"storage": STORAGE_OPTIONS, "limits": LIMIT_OPTIONS})

@@ -98,7 +98,9 @@ class Storage(radicale_storage.BaseStorage):
         super().__init__(configuration)
         self.url = database_url(configuration)
         self.engine = engine if engine is not None else make_engine(
-            self.url, pool_size=configuration.get("storage", "pool_size"))
+            self.url, pool_size=configuration.get("storage", "pool_size"),
+            lock_wait=configuration.get("limits", "lock_wait"),
+            statement_timeout=configuration.get("limits", "request_deadline"))
         # Imported here: migrations import this package's schema module.
         from kalend.storage_plugin.migrate import ensure_current
         ensure_current(self.engine)
@@ -112,7 +114,8 @@ class Storage(radicale_storage.BaseStorage):
         return IndexSettings(
             window=occurrence_window(self.configuration, time.time() if now is None else now),
             max_instances_per_object=self.configuration.get("storage",
-                                                            "max_instances_per_object"))
+                                                            "max_instances_per_object"),
+            max_expansion_steps=self.configuration.get("limits", "max_expansion_steps"))
 
     @property
     def max_instances_per_query(self) -> int:

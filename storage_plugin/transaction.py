@@ -41,6 +41,7 @@ from contextvars import ContextVar
 
 from sqlalchemy import Connection, Engine, func, select
 
+from kalend.storage_plugin import deadline
 from kalend.storage_plugin.engine import is_sqlite
 
 _current: ContextVar[_Active | None] = ContextVar("kalend_transaction", default=None)
@@ -83,12 +84,16 @@ class _Kept:
 
 
 class _RequestScope:
-    __slots__ = ("kept", "memo", "paths")
+    __slots__ = ("failure", "kept", "memo", "paths")
 
     def __init__(self, paths: tuple[str, ...]) -> None:
         self.kept: _Kept | None = None
         self.memo: dict = {}
         self.paths = paths
+        #: Why a transaction of the request failed in a way that may pass
+        #: (``deadline.unavailable``): Radicale answers such a failure 500,
+        #: the server turns it into 503 with Retry-After.
+        self.failure: str | None = None
 
     def forget(self) -> None:
         """The snapshot ended: what was looked up in it may have changed."""
@@ -114,6 +119,18 @@ def request_scope(paths: Iterable[str] = ()) -> Iterator[None]:
     finally:
         _request.reset(token)
         scope.release()
+
+
+def request_failure() -> str | None:
+    """Why a transaction of the current request failed, if it may pass."""
+    scope = _request.get()
+    return None if scope is None else scope.failure
+
+
+def _note_failure(error: BaseException) -> None:
+    scope = _request.get()
+    if scope is not None and scope.failure is None:
+        scope.failure = deadline.unavailable(error)
 
 
 def lock_scope(path: str) -> str:
@@ -163,8 +180,18 @@ def transaction(engine: Engine, mode: str,
     """Run the body in one transaction; commit on success, roll back on error.
 
     A nested call joins the outer transaction (Radicale never nests, but
-    kalend's own code may call storage helpers that open one).
+    kalend's own code may call storage helpers that open one). A failure
+    that may pass (an unreachable database, a lock wait or deadline that ran
+    out) is noted for the request (``request_failure``).
     """
+    try:
+        yield from _transaction(engine, mode, scopes)
+    except BaseException as error:
+        _note_failure(error)
+        raise
+
+
+def _transaction(engine: Engine, mode: str, scopes: Iterable[str]) -> Iterator[Connection]:
     if mode not in ("r", "w"):
         raise ValueError(f"lock mode must be 'r' or 'w', not {mode!r}")
     active = _current.get()
@@ -207,6 +234,7 @@ def transaction(engine: Engine, mode: str,
         return
     token = _current.set(_Active(connection, mode))
     try:
+        deadline.check("waiting to write")
         with connection.begin():
             if mode == "w" and not sqlite:
                 for key in sorted({advisory_key(s) for s in scopes}):
