@@ -7,7 +7,7 @@ method they change, as Radicale's own ``app/`` does.
 
 from __future__ import annotations
 
-from http import client
+import logging
 from xml.etree import ElementTree as ET
 
 from defusedxml import DefusedXmlException
@@ -19,16 +19,19 @@ from kalend.server import compression, radicale_compat, request_checks
 from kalend.server.post import ApplicationPartPost
 from kalend.server.propfind import ApplicationPartPropfind
 from kalend.server.proppatch import ApplicationPartProppatch
+from kalend.server.put import ApplicationPartPut
 from kalend.server.report import ApplicationPartReport
 from kalend.server.schedule_get import ApplicationPartScheduleGet
 from kalend.server.schedule_propfind import ApplicationPartSchedulePropfind
 from kalend.server.schedule_rights import ScheduleCollectionRights
 from kalend.server.scheduling_writes import ApplicationPartSchedulingWrites
-from kalend.storage_plugin import Storage, principals
-from kalend.storage_plugin.occurrences import InstanceLimitError
-from kalend.storage_plugin.transaction import request_scope, transaction
+from kalend.storage_plugin import Storage, deadline, principals
+from kalend.storage_plugin.expansion_budget import expansion_budget
+from kalend.storage_plugin.transaction import request_failure, request_scope, transaction
 
 radicale_compat.apply()
+
+logger = logging.getLogger("kalend.server")
 
 
 #: RFC 6638 §2: the server does the scheduling for its clients.
@@ -47,7 +50,7 @@ def named_paths(path_info: str) -> list[str]:
 
 class Application(ApplicationPartReport, ApplicationPartSchedulePropfind,
                   ApplicationPartPropfind, ApplicationPartProppatch, ApplicationPartPost,
-                  ApplicationPartScheduleGet, ApplicationPartSchedulingWrites,
+                  ApplicationPartScheduleGet, ApplicationPartPut, ApplicationPartSchedulingWrites,
                   RadicaleApplication):
     """The WSGI callable served by ``kalend serve``."""
 
@@ -85,9 +88,40 @@ class Application(ApplicationPartReport, ApplicationPartSchedulePropfind,
 
     def _handle_in_scope(self, environ: types.WSGIEnviron) -> compression.Handled:
         """Radicale's request handling, its reads in one database transaction
-        (``request_scope``), which ends before the answer is compressed."""
-        with request_scope(named_paths(environ.get("PATH_INFO", ""))):
-            return super()._handle_request(environ)
+        (``request_scope``), which ends before the answer is compressed; the
+        work bounded by ``[limits]`` (the deadline, the expansion budget).
+
+        A failure that may pass when tried again (the database unreachable,
+        a lock wait or the deadline run out: ``deadline.unavailable``) is
+        answered 503 with Retry-After: Radicale answers every exception of a
+        method 500, so the transaction notes the cause and it is turned into
+        503 here."""
+        limits = self.configuration
+        try:
+            with request_scope(named_paths(environ.get("PATH_INFO", ""))), \
+                    deadline.request_deadline(limits.get("limits", "request_deadline")), \
+                    expansion_budget(limits.get("limits", "max_expansion_steps")):
+                status, headers, answers = super()._handle_request(environ)
+                failure = request_failure()
+        except Exception as error:
+            failure = deadline.unavailable(error)
+            if failure is None:
+                raise
+            status = "500"
+        if failure is not None and status.startswith("500"):
+            return self._unavailable(environ, failure)
+        return status, headers, answers
+
+    def _unavailable(self, environ: types.WSGIEnviron, failure: str) -> compression.Handled:
+        logger.warning("%s %r answered 503: %s", environ.get("REQUEST_METHOD", ""),
+                       environ.get("PATH_INFO", ""), failure)
+        retry_after = self.configuration.get("limits", "retry_after")
+        body = (f"Service Unavailable: {failure}; try again in {retry_after} s\n"
+                ).encode("ascii")
+        return ("503 Service Unavailable",
+                [("Content-Type", "text/plain; charset=ascii"),
+                 ("Content-Length", str(len(body))), ("Retry-After", str(retry_after))],
+                [body])
 
     # -- request bodies (see request_checks) ----------------------------------
 
@@ -97,23 +131,8 @@ class Application(ApplicationPartReport, ApplicationPartSchedulePropfind,
         if error is not None:
             raise RuntimeError(error[2])
         try:
-            return super()._read_xml_request_body(environ, request_info)
+            root = super()._read_xml_request_body(environ, request_info)
         except DefusedXmlException as exc:
             raise RuntimeError(f"XML with entity or DTD declarations is refused: {exc!r}") from exc
-
-    def do_PUT(self, environ: types.WSGIEnviron, base_prefix: str, path: str,
-               user: str, user_groups: set, request_info: dict) -> types.WSGIResponse:
-        error, text = request_checks.check_charset(environ, self._encoding)
-        if error is not None:
-            return error
-        if not path.endswith("/") and request_checks.lacks_component(text):
-            return self._webdav_error_response(
-                client.BAD_REQUEST, "C:valid-calendar-object-resource", request_info)
-        try:
-            return super().do_PUT(environ, base_prefix, path, user, user_groups, request_info)
-        except InstanceLimitError:
-            # RFC 4791 §5.2.7 / §5.3.2.1: the precondition CALDAV:max-instances.
-            # The write's transaction was rolled back by the exception.
-            request_info["status"] = client.FORBIDDEN
-            return self._webdav_error_response(client.FORBIDDEN, "C:max-instances",
-                                               request_info)
+        request_checks.check_xml_depth(root, self.configuration.get("limits", "max_xml_depth"))
+        return root

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import re
+import xml.etree.ElementTree as ET
 from http import client
 
 from radicale import types
@@ -63,6 +64,23 @@ def check_charset(environ: types.WSGIEnviron, default: str
         return bad_request(
             f"the request body is not valid {charset} (byte {exc.start}: {exc.reason}); "
             f"send {charset} or declare the body's charset in Content-Type"), ""
+
+
+def check_xml_depth(root: ET.Element | None, limit: int) -> None:
+    """Raise RuntimeError (Radicale answers it 400) for a body nested deeper
+    than ``[limits] max_xml_depth``: answering such a body, Radicale's XML
+    writer recurses once per level and fails past Python's recursion limit
+    (a PROPFIND nested 100,000 deep answered 500). Walked without
+    recursion, stopping at the first element too deep."""
+    if root is None:
+        return
+    stack = [(root, 1)]
+    while stack:
+        element, depth = stack.pop()
+        if depth > limit:
+            raise RuntimeError(f"the XML body is nested deeper than {limit} elements "
+                               "([limits] max_xml_depth)")
+        stack.extend((child, depth + 1) for child in element)
 
 
 def lacks_component(text: str) -> bool:

@@ -1,14 +1,14 @@
-"""PUT and DELETE with implicit scheduling (RFC 6638 §3.2, §8).
+"""DELETE and MOVE with implicit scheduling (RFC 6638 §3.2, §8); PUT is in ``put``.
 
 The request's write transaction is opened here, around Radicale's handler
 (whose own ``acquire_lock`` joins it), so that planning, storing and
 delivering happen in one transaction: a failed write delivers nothing, and a
-failed delivery undoes the write. Inbox and outbox take no PUT (§2.2-§2.3).
+failed delivery undoes the write. Inbox and outbox take no PUT or MOVE into
+them (§2.2-§2.3).
 """
 
 from __future__ import annotations
 
-import io
 import logging
 import posixpath
 from http import client
@@ -17,8 +17,6 @@ from urllib.parse import unquote, urlparse
 from radicale import httputils, types
 from radicale.app.base import Access, ApplicationBase
 
-from kalend.scheduling import itip
-from kalend.server import request_checks
 from kalend.server.implicit import ImplicitScheduler, ScheduleTagMismatchError
 from kalend.storage_plugin import principals
 from kalend.storage_plugin.transaction import lock_scope, transaction
@@ -42,7 +40,7 @@ def schedule_collection_of(path: str) -> str | None:
     return None
 
 
-def _human_tag(precondition: str) -> str:
+def human_tag(precondition: str) -> str:
     """``CALDAV:valid-organizer`` (RFC 6638's spelling) -> ``C:valid-organizer``
     (the prefix Radicale's error writer knows)."""
     prefix, _, name = precondition.partition(":")
@@ -50,50 +48,6 @@ def _human_tag(precondition: str) -> str:
 
 
 class ApplicationPartSchedulingWrites(ApplicationBase):
-
-    def do_PUT(self, environ: types.WSGIEnviron, base_prefix: str, path: str,
-               user: str, user_groups: set, request_info: dict) -> types.WSGIResponse:
-        delegate = super().do_PUT  # type: ignore[misc]
-        if schedule_collection_of(path):
-            logger.info("PUT into %r refused: scheduling collections take no PUT", path)
-            return self._webdav_error_response(client.FORBIDDEN, "D:resource-must-be-null",
-                                               request_info)
-        if path.endswith("/") or not user or not self._may_write(path, user, user_groups):
-            # Radicale answers these (a collection PUT; a refusal).
-            return delegate(environ, base_prefix, path, user, user_groups, request_info)
-        charset = request_checks.request_charset(environ, self._encoding)
-        text = request_checks.buffer_body(environ).decode(charset, "replace")
-        storage = self._storage
-        try:
-            with transaction(storage.engine, "w", [lock_scope(path)]):
-                scheduler = ImplicitScheduler(storage, user, path)
-                scheduler.check_schedule_tag(environ.get("HTTP_IF_SCHEDULE_TAG_MATCH"))
-                stored = scheduler.plan_put(text)
-                if stored != text:
-                    raw = stored.encode("utf-8")
-                    environ["wsgi.input"] = io.BytesIO(raw)
-                    environ["CONTENT_LENGTH"] = str(len(raw))
-                    environ["CONTENT_TYPE"] = "text/calendar; charset=utf-8"
-                status, headers, answer, xml = delegate(environ, base_prefix, path, user,
-                                                        user_groups, request_info)
-                if status not in (client.CREATED, client.NO_CONTENT):
-                    raise _Undo((status, headers, answer, xml))
-                tag = scheduler.deliver()
-        except _Undo as undo:
-            return undo.response
-        except ScheduleTagMismatchError:
-            return httputils.PRECONDITION_FAILED
-        except itip.SchedulingError as exc:
-            logger.info("PUT %r refused: %s", path, exc)
-            return self._webdav_error_response(client.FORBIDDEN,
-                                               _human_tag(exc.precondition), request_info)
-        headers = dict(headers)
-        if tag is not None:
-            headers["Schedule-Tag"] = tag
-        if stored != text:
-            # RFC 4791 §5.3.4: the stored object differs from the one sent.
-            headers.pop("ETag", None)
-        return status, headers, answer, xml
 
     def _may_write(self, path: str, user: str, user_groups: set) -> bool:
         return Access(self._rights, user, user_groups, path).check("w")
