@@ -98,28 +98,24 @@ def reset_database(url: str) -> None:
 
 
 def write_config(folder: str, database_url: str, extra: str = "",
-                 storage: Mapping[str, str] | None = None) -> str:
+                 storage: Mapping[str, str] | None = None,
+                 server: Mapping[str, str] | None = None) -> str:
     """A kalend configuration file for a test server; returns its path.
 
-    ``storage`` adds options to the [storage] section; ``extra`` appends
-    further sections.
+    ``storage`` and ``server`` add (or, for [server], replace) options of
+    those sections; ``extra`` appends further sections.
     """
     os.makedirs(folder, exist_ok=True)
+    server_options = {"hosts": "127.0.0.1:5232", "max_content_length": "2000000",
+                      **(server or {})}
+    server_lines = "".join(f"{key} = {value}\n" for key, value in server_options.items())
     storage_lines = "".join(f"{key} = {value}\n" for key, value in (storage or {}).items())
     path = os.path.join(folder, "kalend.conf")
     with open(path, "w", encoding="utf-8") as handle:
-        handle.write(textwrap.dedent(f"""\
-            [server]
-            hosts = 127.0.0.1:5232
-            max_content_length = 2000000
-
-            [storage]
-            url = {database_url}
-            data_folder = {folder}
-            {{storage_lines}}
-            [logging]
-            level = warning
-            """).replace("{storage_lines}\n", storage_lines) + textwrap.dedent(extra))
+        handle.write(
+            f"[server]\n{server_lines}\n"
+            f"[storage]\nurl = {database_url}\ndata_folder = {folder}\n{storage_lines}\n"
+            "[logging]\nlevel = warning\n" + textwrap.dedent(extra))
     return path
 
 

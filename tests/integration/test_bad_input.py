@@ -17,6 +17,7 @@ import urllib.parse
 
 import pytest
 from kalend_testing import PASSWORD
+from table_snapshots import assert_unchanged, snapshot
 
 FIXTURES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "fixtures")
 
@@ -53,30 +54,6 @@ def ics(uid: str, summary: str = "Planning") -> str:
     return EVENT.format(uid=uid, summary=summary).replace("\n", "\r\n")
 
 
-def snapshot(server) -> dict[str, list[tuple]]:
-    """Everything a request could change, in a stable order (collection
-    rows carry the properties and the sync sequence)."""
-    return {
-        "collection": server.rows(
-            "SELECT path, owner, tag, props, sync_seq, sync_floor FROM collection "
-            "ORDER BY path"),
-        "item": server.rows(
-            "SELECT c.path, i.href, i.uid, i.etag, i.component, i.text, i.start, i.\"end\", "
-            "i.schedule_tag, i.organizer "
-            "FROM item i JOIN collection c ON c.id = i.collection_id ORDER BY c.path, i.href"),
-        "change": server.rows(
-            "SELECT c.path, ch.seq, ch.href, ch.deleted FROM change ch "
-            "JOIN collection c ON c.id = ch.collection_id ORDER BY c.path, ch.seq"),
-        "occurrence": server.rows(
-            "SELECT c.path, i.href, o.component, o.start, o.\"end\", o.recurrence_id, o.status "
-            "FROM occurrence o JOIN item i ON i.id = o.item_id "
-            "JOIN collection c ON c.id = o.collection_id "
-            "ORDER BY c.path, i.href, o.start, o.recurrence_id"),
-        "calendar_user": server.rows(
-            "SELECT address, principal, position FROM calendar_user ORDER BY address"),
-    }
-
-
 @pytest.fixture
 def populated(server):
     """alice with a calendar holding one event; bob with a calendar of his own."""
@@ -92,12 +69,6 @@ def populated(server):
     before = snapshot(server)
     assert len(before["item"]) == 1 and before["change"] and before["occurrence"], before
     return server
-
-
-def assert_unchanged(server, before) -> None:
-    after = snapshot(server)
-    for table in before:
-        assert after[table] == before[table], f"table {table} changed"
 
 
 def put(server, path: str, body: str | bytes, user: str = "alice",
