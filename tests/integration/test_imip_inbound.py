@@ -155,18 +155,38 @@ def meeting(team):
     return team
 
 
+def database_dump(server) -> dict[str, list[tuple]]:
+    """Every row a message could change: each item's text, ETag and
+    Schedule-Tag (inbox copies are items too), the change log, each
+    collection's sync sequence (the sync token), and the outbox."""
+    return {
+        "item": server.rows(
+            "SELECT c.path, i.href, i.etag, i.schedule_tag, i.text FROM item i "
+            "JOIN collection c ON c.id = i.collection_id ORDER BY c.path, i.href"),
+        "change": server.rows(
+            "SELECT c.path, ch.seq, ch.href, ch.deleted FROM change ch "
+            "JOIN collection c ON c.id = ch.collection_id ORDER BY c.path, ch.seq"),
+        "collection": server.rows("SELECT path, sync_seq FROM collection ORDER BY path"),
+        "outbox": server.rows(
+            "SELECT id, method, recipient, uid, status, text FROM outbox ORDER BY id"),
+    }
+
+
 class Snapshot:
-    """Alice's copy as she sees it, her inbox, and every stored row."""
+    """Alice's copy as she sees it, her inbox, and every row a message could
+    change (``database_dump``)."""
 
     def __init__(self, server) -> None:
         self.copy = get(server, "alice", ALICE_COPY)
         self.inbox = inbox(server, "alice")
-        self.items = stored_items(server)
+        self.rows = database_dump(server)
 
     def assert_unchanged(self, server) -> None:
         assert get(server, "alice", ALICE_COPY) == self.copy
         assert inbox(server, "alice") == self.inbox
-        assert stored_items(server) == self.items
+        after = database_dump(server)
+        for table, rows in self.rows.items():
+            assert after[table] == rows, f"table {table} changed"
 
 
 # -- replies from outside attendees -------------------------------------------------
@@ -455,15 +475,6 @@ def test_usage_error_exits_2(tmp_path):
     assert result.returncode == 2
 
 
-def test_reply_copied_to_another_local_user_is_not_applied_for_them(meeting, server_config):
-    make_token(meeting, DAVE)
-    before = Snapshot(meeting)
-    result = kalend_receive(server_config, eml("google-reply-accepted.eml"), "bob@kalend.test")
-    assert result.returncode == EX_OK, result.stderr
-    before.assert_unchanged(meeting)
-    assert inbox(meeting, "bob") == []
-
-
 PUBLISHED = b"""From: Dave Example <dave@elsewhere.example>\r
 To: alice@kalend.test\r
 Subject: Our holidays\r
@@ -490,4 +501,71 @@ def test_published_calendar_by_mail_is_ignored(meeting, server_config):
     before = Snapshot(meeting)
     result = kalend_receive(server_config, PUBLISHED, "alice@kalend.test")
     assert result.returncode == EX_OK, result.stderr
+    before.assert_unchanged(meeting)
+
+
+# -- who the reply was delivered to ----------------------------------------------------
+# The address the MTA delivered a reply to (the envelope recipient) binds it to
+# an organizer and an event: a reply token, or the organizer's own address for
+# an event whose invitations carried none. The ORGANIZER in the body never
+# does on its own.
+
+#: The fixture that needs no MIME decoding, so tests can write variants of it.
+BARE_REPLY = "rfc6047-bare-text-calendar-reply.eml"
+BARE_TO = "To: calendar+0123456789abcdef0123456789abcdef@kalend.test"
+
+
+def edited(name: str, *changes: tuple[str, str]) -> bytes:
+    """The fixture ``name`` with each (old, new) text replaced; each must occur."""
+    raw = eml(name)
+    for old, new in changes:
+        assert old.encode() in raw, old
+        raw = raw.replace(old.encode(), new.encode())
+    return raw
+
+
+def test_reply_without_token_to_an_unrelated_address_is_no_such_user(meeting, server_config):
+    make_token(meeting, DAVE)
+    before = Snapshot(meeting)
+    result = kalend_receive(server_config, eml("google-reply-accepted.eml"),
+                            "nobody@example.org")
+    assert result.returncode == EX_NOUSER, result.stderr
+    assert b"nobody@example.org" in result.stderr
+    before.assert_unchanged(meeting)
+
+
+def test_reply_without_token_to_another_local_user_is_refused(meeting, server_config):
+    make_token(meeting, DAVE)
+    before = Snapshot(meeting)
+    result = kalend_receive(server_config, eml("google-reply-accepted.eml"), "bob@kalend.test")
+    assert_refused(result, "does not organise")
+    before.assert_unchanged(meeting)
+    assert inbox(meeting, "bob") == []
+
+
+def test_reply_to_the_organizer_address_is_refused_once_a_reply_address_was_issued(
+        meeting, server_config):
+    make_token(meeting, DAVE)  # dave's invitation carried calendar+TOKEN@kalend.test
+    before = Snapshot(meeting)
+    result = kalend_receive(server_config, eml(BARE_REPLY), "alice@kalend.test")
+    assert_refused(result, "reply address")
+    before.assert_unchanged(meeting)
+
+
+def test_reply_piped_without_recipient_to_the_organizer_address_is_refused(
+        meeting, server_config):
+    # No envelope: the To: header is the sender's word, and it names no token.
+    before = Snapshot(meeting)
+    result = kalend_receive(server_config,
+                            edited(BARE_REPLY, (BARE_TO, "To: alice@kalend.test")))
+    assert_refused(result, "--recipient")
+    before.assert_unchanged(meeting)
+
+
+def test_counter_without_token_to_an_unrelated_address_is_no_such_user(meeting, server_config):
+    make_token(meeting, ERIN)
+    before = Snapshot(meeting)
+    result = kalend_receive(server_config, eml("outlook-counter-new-time-proposed.eml"),
+                            "nobody@example.org")
+    assert result.returncode == EX_NOUSER, result.stderr
     before.assert_unchanged(meeting)
