@@ -6,8 +6,9 @@ receive`` on a pipe, or the LMTP listener) and ends in one of four outcomes:
 - ``applied``: an iTIP message was delivered to a local calendar user, as a
   local delivery would (inbox copy, then automatic processing);
 - ``ignored``: nothing to do (no iTIP in it, an iTIP method kalend does not
-  take by mail). The MTA accepts and drops it: bouncing an auto-reply
-  starts a mail loop;
+  take by mail, an answer older than the one the organizer's copy holds,
+  or the same answer again). The MTA accepts and drops it: bouncing an
+  auto-reply starts a mail loop;
 - ``refused``: it cannot be trusted or read. The MTA bounces it, so a real
   sender learns it did not arrive; nothing changed;
 - ``no_such_user``: addressed to nobody here: no invited user, no reply
@@ -37,10 +38,11 @@ Who may send what (RFC 6047 §3 leaves the sender checks to the receiver):
   not by the organizer's address there, which anyone can write. The
   ORGANIZER must then be that user, who holds a copy of the UID that they
   organise and to which the attendee is invited. A REPLY updates the
-  organizer's copy (per instance) and the copies of the other local
-  attendees; COUNTER and REFRESH only land in the organizer's inbox, for
-  their client to show (kalend does not answer a REFRESH by itself: the
-  organizer's client re-sends).
+  organizer's copy (per instance, newer answers only: see
+  ``incoming_reply``) and the copies of the other local attendees; COUNTER
+  and REFRESH only land in the organizer's inbox, for their client to show
+  (kalend does not answer a REFRESH by itself: the organizer's client
+  re-sends).
 - REQUEST, CANCEL, ADD, DECLINECOUNTER come from an organizer outside: From:
   must be the ORGANIZER, who must not be a local user. They are delivered
   to each recipient that is a local user invited in the message (the
@@ -51,6 +53,12 @@ Who may send what (RFC 6047 §3 leaves the sender checks to the receiver):
   DECLINECOUNTER only land in the inbox.
 - PUBLISH (no attendees, nobody to deliver to) and free-busy or journal
   messages are ignored.
+
+A REPLY is filed only when it changes the organizer's copy: an answer
+equal to the one recorded (the same message delivered twice: an MTA
+delivers again when it did not get kalend's answer, and anyone who saw a
+message can replay it), or older (RFC 5546 §2.1.5), is ignored before
+anything is written — no inbox copy, no new ETag, no sync-token change.
 
 Everything happens in one write transaction, locked on the collections of
 the principals concerned (a short read first finds which), so a refusal or
@@ -86,6 +94,7 @@ from kalend.scheduling.imip_receive import (
     parse_message,
 )
 from kalend.scheduling.imip_settings import ImipSettings
+from kalend.scheduling.incoming_reply import FiledReply, file_reply
 from kalend.scheduling.instances import recurrence_key
 from kalend.scheduling.messages import ItipMessage
 from kalend.scheduling.objects import CalendarObject, parse_object
@@ -243,9 +252,15 @@ def _from_attendee(storage, connection: Connection, incoming: IncomingImip,
                        "CalDAV, not by e-mail")
     organizer = common_organizer(obj.components)
     principal = _addressed_organizer(connection, incoming, obj.uid, attendee, organizer)
-    path, copy = _organizer_copy(storage, connection, principal, obj.uid, organizer, attendee)
+    path, copy_text, copy = _organizer_copy(storage, connection, principal, obj.uid,
+                                            organizer, attendee)
     message = ItipMessage(incoming.method, attendee, organizer, obj.uid,
                           with_start_times(incoming.itip_text, copy))
+    if incoming.method == "REPLY":
+        filed = _filed(copy_text, message.text)
+        if not filed.changed:
+            return _ignored(f"iMIP REPLY from {_bare(attendee)} for {path} ignored: "
+                            f"{_nothing_new(filed)}{_message_id(incoming)}")
     _deliver(storage, principal, message)
     if incoming.method == "REPLY":
         return _applied(f"iMIP REPLY from {_bare(attendee)} applied to {path}: "
@@ -289,6 +304,22 @@ def _deliver(storage, principal: str, message: ItipMessage) -> None:
         Deliverer(storage, principal).deliver_inbound(principal, message)
     except (ValueError, VObjectError) as error:  # SchedulingError is a ValueError
         raise _Refused(f"the message cannot be applied: {error}") from error
+
+
+def _filed(organizer_copy: str, message_text: str) -> FiledReply:
+    """What the REPLY would make of the organizer's copy, worked out before
+    anything is written; a REPLY the copy cannot take is refused."""
+    try:
+        return file_reply(organizer_copy, message_text)
+    except (ValueError, VObjectError) as error:  # SchedulingError is a ValueError
+        raise _Refused(f"the message cannot be applied: {error}") from error
+
+
+def _nothing_new(filed: FiledReply) -> str:
+    if filed.passed_over:
+        return ("older than the answer the organizer's copy holds (RFC 5546 §2.1.5): "
+                + ", ".join(key or "series" for key in filed.passed_over))
+    return "the organizer's copy already holds this answer"
 
 
 def with_start_times(itip_text: str, organizer_copy: CalendarObject) -> str:
@@ -344,9 +375,9 @@ def _organizer_sender(incoming: IncomingImip) -> str:
 
 
 def _organizer_copy(storage, connection: Connection, principal: str, uid: str,
-                    organizer: str, attendee: str) -> tuple[str, CalendarObject]:
-    """The path and content of the organizer's copy, which they must organise
-    and which must invite ``attendee``; refused otherwise."""
+                    organizer: str, attendee: str) -> tuple[str, str, CalendarObject]:
+    """The path, text and content of the organizer's copy, which they must
+    organise and which must invite ``attendee``; refused otherwise."""
     found = principals.find_by_uid(connection, principal, uid)
     text = None if found is None else storage.collection_at(found[0]).text_of(found[1])
     copy = _parsed(text)
@@ -354,8 +385,8 @@ def _organizer_copy(storage, connection: Connection, principal: str, uid: str,
         raise _Refused("reply for an event the addressed user does not organise")
     if not any(attendee in attendee_addresses(c) for c in copy.components):
         raise _Refused(f"{_bare(attendee)} is not invited to the event")
-    assert found is not None
-    return f"{found[0]}/{found[1]}", copy
+    assert found is not None and text is not None
+    return f"{found[0]}/{found[1]}", text, copy
 
 
 def _addressed_organizer(connection: Connection, incoming: IncomingImip, uid: str,

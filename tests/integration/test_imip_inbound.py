@@ -569,3 +569,68 @@ def test_counter_without_token_to_an_unrelated_address_is_no_such_user(meeting, 
                             "nobody@example.org")
     assert result.returncode == EX_NOUSER, result.stderr
     before.assert_unchanged(meeting)
+
+
+# -- answers out of order, and messages delivered twice --------------------------------
+
+
+def dave_answers(partstat: str, dtstamp: str, message_id: str,
+                 recurrence_id: str | None = None) -> bytes:
+    """Dave's reply (the bare fixture) with another answer, DTSTAMP and Message-ID,
+    for the whole series or for one instance."""
+    changes = [("PARTSTAT=ACCEPTED", f"PARTSTAT={partstat}"),
+               ("DTSTAMP:20261117T120000Z", f"DTSTAMP:{dtstamp}"),
+               ("<4.1-reply-0001@elsewhere.example>", f"<{message_id}@elsewhere.example>")]
+    if recurrence_id is not None:
+        changes.append(("SEQUENCE:0", f"SEQUENCE:0\r\nRECURRENCE-ID:{recurrence_id}"))
+    return edited(BARE_REPLY, *changes)
+
+
+def test_older_reply_does_not_overwrite_a_newer_answer(meeting, server_config):
+    address = reply_address(make_token(meeting, DAVE))
+    newer = kalend_receive(server_config, dave_answers("ACCEPTED", "20261117T120000Z", "a"),
+                           address)
+    assert newer.returncode == EX_OK, newer.stderr
+    before = Snapshot(meeting)
+    older = kalend_receive(server_config, dave_answers("DECLINED", "20261117T090000Z", "b"),
+                           address)
+    assert older.returncode == EX_OK, older.stderr
+    before.assert_unchanged(meeting)
+    assert partstat(master(get(meeting, "alice", ALICE_COPY)), DAVE) == "ACCEPTED"
+
+
+def test_older_reply_for_one_instance_does_not_overwrite_a_newer_one(meeting, server_config):
+    address = reply_address(make_token(meeting, DAVE))
+    newer = kalend_receive(server_config, dave_answers("DECLINED", "20261117T120000Z", "a",
+                                                       "20261215T090000Z"), address)
+    assert newer.returncode == EX_OK, newer.stderr
+    before = Snapshot(meeting)
+    older = kalend_receive(server_config, dave_answers("ACCEPTED", "20261117T090000Z", "b",
+                                                       "20261215T090000Z"), address)
+    assert older.returncode == EX_OK, older.stderr
+    before.assert_unchanged(meeting)
+    assert partstat(instance(get(meeting, "alice", ALICE_COPY), "20261215T090000Z"),
+                    DAVE) == "DECLINED"
+
+
+def test_identical_reply_delivered_again_changes_nothing(meeting, server_config):
+    address = reply_address(make_token(meeting, DAVE))
+    first = kalend_receive(server_config, eml("google-reply-accepted.eml"), address)
+    assert first.returncode == EX_OK, first.stderr
+    before = Snapshot(meeting)
+    again = kalend_receive(server_config, eml("google-reply-accepted.eml"), address)
+    assert again.returncode == EX_OK, again.stderr
+    before.assert_unchanged(meeting)
+    assert inbox(meeting, "alice") == [("REPLY", UID)]
+
+
+def test_same_answer_under_a_new_message_id_changes_nothing(meeting, server_config):
+    address = reply_address(make_token(meeting, DAVE))
+    first = kalend_receive(server_config, eml("google-reply-accepted.eml"), address)
+    assert first.returncode == EX_OK, first.stderr
+    before = Snapshot(meeting)
+    resent = edited("google-reply-accepted.eml",
+                    ("<calendar-5b0c1e7a", "<resent-calendar-5b0c1e7a"))
+    again = kalend_receive(server_config, resent, address)
+    assert again.returncode == EX_OK, again.stderr
+    before.assert_unchanged(meeting)

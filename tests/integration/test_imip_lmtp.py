@@ -161,6 +161,17 @@ def test_reply_to_an_unrelated_address_over_lmtp_is_no_such_user(meeting, lmtp):
     before.assert_unchanged(meeting)
 
 
+def test_reply_delivered_again_over_lmtp_is_accepted_and_changes_nothing(
+        meeting, lmtp):  # noqa: F811
+    address = reply_address(make_token(meeting, DAVE))
+    replies = lmtp.deliver(eml("google-reply-accepted.eml"), address)
+    assert [code for code, _ in replies] == [250], replies
+    before = Snapshot(meeting)
+    replies = lmtp.deliver(eml("google-reply-accepted.eml"), address)
+    assert [code for code, _ in replies] == [250], replies
+    before.assert_unchanged(meeting)
+
+
 def test_reply_copied_to_a_colleague_is_applied_once_and_refused_for_them(
         meeting, lmtp):  # noqa: F811
     address = reply_address(make_token(meeting, DAVE))
