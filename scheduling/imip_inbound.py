@@ -6,9 +6,9 @@ receive`` on a pipe, or the LMTP listener) and ends in one of four outcomes:
 - ``applied``: an iTIP message was delivered to a local calendar user, as a
   local delivery would (inbox copy, then automatic processing);
 - ``ignored``: nothing to do (no iTIP in it, an iTIP method kalend does not
-  take by mail, an answer older than the one the organizer's copy holds,
-  or the same answer again). The MTA accepts and drops it: bouncing an
-  auto-reply starts a mail loop;
+  take by mail, a message delivered before, an answer older than the one
+  the organizer's copy holds, or the same answer again). The MTA accepts
+  and drops it: bouncing an auto-reply starts a mail loop;
 - ``refused``: it cannot be trusted or read. The MTA bounces it, so a real
   sender learns it did not arrive; nothing changed;
 - ``no_such_user``: addressed to nobody here: no invited user, no reply
@@ -54,11 +54,22 @@ Who may send what (RFC 6047 §3 leaves the sender checks to the receiver):
 - PUBLISH (no attendees, nobody to deliver to) and free-busy or journal
   messages are ignored.
 
-A REPLY is filed only when it changes the organizer's copy: an answer
-equal to the one recorded (the same message delivered twice: an MTA
-delivers again when it did not get kalend's answer, and anyone who saw a
-message can replay it), or older (RFC 5546 §2.1.5), is ignored before
-anything is written — no inbox copy, no new ETag, no sync-token change.
+A message delivered twice changes nothing (an MTA delivers again when it
+did not get kalend's answer; anyone who saw a message can replay it). Two
+guards, because each covers what the other cannot:
+
+- the Message-ID of every applied message is remembered per recipient
+  (``storage_plugin.seen_messages``, kept ``[imip] message_id_retention_days``
+  and then forgotten by the maintenance job): a message seen before is
+  ignored whatever it says. This is what stops a COUNTER, REFRESH or an
+  outside REQUEST from landing in an inbox again, which no comparison of
+  calendar data can tell from a new one;
+- a REPLY is filed only when it changes the organizer's copy: an answer
+  equal to the one recorded, or older (RFC 5546 §2.1.5), is ignored before
+  anything is written — no inbox copy, no new ETag, no sync-token change.
+  This needs no memory at all, so it still holds after the Message-ID is
+  forgotten, for a resend under a new Message-ID, and for a message
+  without one.
 
 Everything happens in one write transaction, locked on the collections of
 the principals concerned (a short read first finds which), so a refusal or
@@ -70,6 +81,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from email import policy
@@ -105,7 +117,7 @@ from kalend.scheduling.participants import (
     first_organizer,
     partstat,
 )
-from kalend.storage_plugin import principals
+from kalend.storage_plugin import principals, seen_messages
 from kalend.storage_plugin.engine import DatabaseUnavailableError
 from kalend.storage_plugin.transaction import lock_scope, transaction
 
@@ -224,9 +236,25 @@ def _apply(storage, incoming: IncomingImip) -> InboundResult:
         scopes = _lock_scopes(connection,
                               _principals_concerned(storage, connection, incoming, obj))
     with transaction(storage.engine, "w", scopes) as connection:
+        key = _delivery_key(incoming)
+        if key is not None and seen_messages.seen(connection, key):
+            return _ignored(f"iMIP {incoming.method} from {_bare(incoming.from_address)} "
+                            f"ignored: delivered before{_message_id(incoming)}")
         if incoming.method in FROM_ATTENDEE:
-            return _from_attendee(storage, connection, incoming, obj)
-        return _from_organizer(storage, connection, incoming, obj)
+            result = _from_attendee(storage, connection, incoming, obj)
+        else:
+            result = _from_organizer(storage, connection, incoming, obj)
+        if key is not None and result.outcome == APPLIED:
+            seen_messages.remember(connection, key, time.time())
+        return result
+
+
+def _delivery_key(incoming: IncomingImip) -> str | None:
+    """What names this message delivered to these recipients (see the module
+    docstring); None without a Message-ID, when only the content can tell."""
+    if not incoming.message_id:
+        return None
+    return seen_messages.message_key(incoming.message_id, incoming.recipients)
 
 
 def _read(incoming: IncomingImip) -> CalendarObject:

@@ -30,6 +30,7 @@ from scheduling_support import (
     only_copy,
 )
 from sqlalchemy import insert
+from sqlalchemy import text as sql
 
 from kalend.scheduling.imip_tokens import token_for
 from kalend.storage_plugin import schema
@@ -632,5 +633,59 @@ def test_same_answer_under_a_new_message_id_changes_nothing(meeting, server_conf
     resent = edited("google-reply-accepted.eml",
                     ("<calendar-5b0c1e7a", "<resent-calendar-5b0c1e7a"))
     again = kalend_receive(server_config, resent, address)
+    assert again.returncode == EX_OK, again.stderr
+    before.assert_unchanged(meeting)
+
+
+def test_repeated_message_id_changes_nothing_even_with_another_answer(meeting, server_config):
+    address = reply_address(make_token(meeting, DAVE))
+    first = kalend_receive(server_config, dave_answers("ACCEPTED", "20261117T120000Z", "m"),
+                           address)
+    assert first.returncode == EX_OK, first.stderr
+    before = Snapshot(meeting)
+    replayed = kalend_receive(server_config, dave_answers("DECLINED", "20261117T130000Z", "m"),
+                              address)
+    assert replayed.returncode == EX_OK, replayed.stderr
+    before.assert_unchanged(meeting)
+
+
+def test_counter_delivered_again_lands_in_the_inbox_once(meeting, server_config):
+    address = reply_address(make_token(meeting, ERIN))
+    first = kalend_receive(server_config, eml("outlook-counter-new-time-proposed.eml"), address)
+    assert first.returncode == EX_OK, first.stderr
+    before = Snapshot(meeting)
+    again = kalend_receive(server_config, eml("outlook-counter-new-time-proposed.eml"), address)
+    assert again.returncode == EX_OK, again.stderr
+    before.assert_unchanged(meeting)
+    assert inbox(meeting, "alice") == [("COUNTER", UID)]
+
+
+def test_invitation_from_outside_delivered_again_changes_nothing(team, server_config):
+    first = kalend_receive(server_config, eml("google-request-from-outside-organizer.eml"),
+                           "bob@kalend.test")
+    assert first.returncode == EX_OK, first.stderr
+    before = database_dump(team)
+    again = kalend_receive(server_config, eml("google-request-from-outside-organizer.eml"),
+                           "bob@kalend.test")
+    assert again.returncode == EX_OK, again.stderr
+    assert database_dump(team) == before
+    assert inbox(team, "bob") == [("REQUEST", OLGA_UID)]
+
+
+def test_remembered_message_ids_are_forgotten_after_the_retention(meeting, server_config):
+    address = reply_address(make_token(meeting, DAVE))
+    first = kalend_receive(server_config, eml("google-reply-accepted.eml"), address)
+    assert first.returncode == EX_OK, first.stderr
+    assert meeting.count("imip_seen_message") == 1
+    with meeting.engine.begin() as connection:  # received 31 days ago: past the 30 kept
+        connection.execute(sql("UPDATE imip_seen_message SET received = received - :age"),
+                           {"age": 31 * 86400.0})
+    maintained = subprocess.run([sys.executable, "-m", "kalend", "maintain", "--config",
+                                 server_config], capture_output=True, check=False, timeout=120)
+    assert maintained.returncode == 0, maintained.stderr
+    assert meeting.count("imip_seen_message") == 0
+    # Forgotten, the message is still harmless: applying it again changes nothing.
+    before = Snapshot(meeting)
+    again = kalend_receive(server_config, eml("google-reply-accepted.eml"), address)
     assert again.returncode == EX_OK, again.stderr
     before.assert_unchanged(meeting)
