@@ -6,11 +6,13 @@ receive`` on a pipe, or the LMTP listener) and ends in one of four outcomes:
 - ``applied``: an iTIP message was delivered to a local calendar user, as a
   local delivery would (inbox copy, then automatic processing);
 - ``ignored``: nothing to do (no iTIP in it, an iTIP method kalend does not
-  take by mail, a reply copied to someone it does not concern). The MTA
-  accepts and drops it: bouncing an auto-reply starts a mail loop;
+  take by mail, a message delivered before, an answer older than the one
+  the organizer's copy holds, or the same answer again). The MTA accepts
+  and drops it: bouncing an auto-reply starts a mail loop;
 - ``refused``: it cannot be trusted or read. The MTA bounces it, so a real
   sender learns it did not arrive; nothing changed;
-- ``no_such_user``: addressed to nobody here who is invited.
+- ``no_such_user``: addressed to nobody here: no invited user, no reply
+  address.
 
 A database fault raises ``TemporaryFailure`` instead: the MTA keeps the
 message and retries.
@@ -20,17 +22,27 @@ Who may send what (RFC 6047 §3 leaves the sender checks to the receiver):
 - REPLY, COUNTER, REFRESH come from an attendee to the organizer. The From:
   address must be the attendee (the one ATTENDEE of a REPLY, one of the
   ATTENDEEs of a COUNTER or REFRESH), someone from outside — a local
-  user answers through CalDAV, so mail in their name is spoofed. The
-  ORGANIZER must be a local user who holds a copy of the UID that they
-  organise and to which the attendee is invited. A reply address token
-  (``calendar+TOKEN@…``, see ``imip_tokens``), when the message came
-  through one, must have been issued for that organizer, event and
-  attendee. A REPLY then updates the organizer's copy (per instance) and the
-  copies of the other local attendees; COUNTER and REFRESH only land in the
-  organizer's inbox, for their client to show (kalend does not answer a
-  REFRESH by itself: the organizer's client re-sends). One delivered only
-  to other local users (a copy of the answer sent to a colleague) is
-  ignored for them.
+  user answers through CalDAV, so mail in their name is spoofed. What
+  the message was delivered to, not the ORGANIZER it names, says whose
+  event it answers (``_addressed_organizer``): a reply address token
+  (``calendar+TOKEN@…``, see ``imip_tokens``) issued for that organizer,
+  event and attendee; or, when no token was ever issued to that attendee
+  for that event (invitations sent without ``[imip] reply_domain``), one
+  of the organizer's own calendar-user addresses as the envelope
+  recipient. Anything else is refused: an address of another local user
+  (a copy of the answer sent to a colleague is not theirs to apply), an
+  address of nobody here (no such user), the organizer's address once
+  the attendee was given a reply address. A message piped without an
+  envelope recipient can still be bound by a token in its To:, Cc: or
+  Delivered-To: (the token is a secret only the invitation carried), but
+  not by the organizer's address there, which anyone can write. The
+  ORGANIZER must then be that user, who holds a copy of the UID that they
+  organise and to which the attendee is invited. A REPLY updates the
+  organizer's copy (per instance, newer answers only: see
+  ``incoming_reply``) and the copies of the other local attendees; COUNTER
+  and REFRESH only land in the organizer's inbox, for their client to show
+  (kalend does not answer a REFRESH by itself: the organizer's client
+  re-sends).
 - REQUEST, CANCEL, ADD, DECLINECOUNTER come from an organizer outside: From:
   must be the ORGANIZER, who must not be a local user. They are delivered
   to each recipient that is a local user invited in the message (the
@@ -42,6 +54,23 @@ Who may send what (RFC 6047 §3 leaves the sender checks to the receiver):
 - PUBLISH (no attendees, nobody to deliver to) and free-busy or journal
   messages are ignored.
 
+A message delivered twice changes nothing (an MTA delivers again when it
+did not get kalend's answer; anyone who saw a message can replay it). Two
+guards, because each covers what the other cannot:
+
+- the Message-ID of every applied message is remembered per recipient
+  (``storage_plugin.seen_messages``, kept ``[imip] message_id_retention_days``
+  and then forgotten by the maintenance job): a message seen before is
+  ignored whatever it says. This is what stops a COUNTER, REFRESH or an
+  outside REQUEST from landing in an inbox again, which no comparison of
+  calendar data can tell from a new one;
+- a REPLY is filed only when it changes the organizer's copy: an answer
+  equal to the one recorded, or older (RFC 5546 §2.1.5), is ignored before
+  anything is written — no inbox copy, no new ETag, no sync-token change.
+  This needs no memory at all, so it still holds after the Message-ID is
+  forgotten, for a resend under a new Message-ID, and for a message
+  without one.
+
 Everything happens in one write transaction, locked on the collections of
 the principals concerned (a short read first finds which), so a refusal or
 a crash halfway changes nothing, and a concurrent CalDAV write of the same
@@ -52,6 +81,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from email import policy
@@ -76,6 +106,7 @@ from kalend.scheduling.imip_receive import (
     parse_message,
 )
 from kalend.scheduling.imip_settings import ImipSettings
+from kalend.scheduling.incoming_reply import FiledReply, file_reply
 from kalend.scheduling.instances import recurrence_key
 from kalend.scheduling.messages import ItipMessage
 from kalend.scheduling.objects import CalendarObject, parse_object
@@ -86,7 +117,7 @@ from kalend.scheduling.participants import (
     first_organizer,
     partstat,
 )
-from kalend.storage_plugin import principals
+from kalend.storage_plugin import principals, seen_messages
 from kalend.storage_plugin.engine import DatabaseUnavailableError
 from kalend.storage_plugin.transaction import lock_scope, transaction
 
@@ -131,6 +162,10 @@ class _Refused(Exception):
         self.reason = reason
 
 
+class _NoSuchUser(_Refused):
+    """Raised inside the write transaction: addressed to nobody here."""
+
+
 def receive(storage, raw: bytes, envelope_recipients: Sequence[str],
             settings: ImipSettings) -> InboundResult:
     """Apply the e-mail ``raw`` (see the module docstring).
@@ -150,6 +185,10 @@ def receive(storage, raw: bytes, envelope_recipients: Sequence[str],
                         error.reason)
     try:
         return _apply(storage, incoming)
+    except _NoSuchUser as error:
+        logger.warning("iMIP %s from %s: %s%s", incoming.method, _bare(incoming.from_address),
+                       error.reason, _message_id(incoming))
+        return InboundResult(NO_SUCH_USER, error.reason)
     except _Refused as error:
         return _refused(f"iMIP {incoming.method} from {_bare(incoming.from_address)} "
                         f"refused: {error.reason}{_message_id(incoming)}", error.reason)
@@ -197,9 +236,25 @@ def _apply(storage, incoming: IncomingImip) -> InboundResult:
         scopes = _lock_scopes(connection,
                               _principals_concerned(storage, connection, incoming, obj))
     with transaction(storage.engine, "w", scopes) as connection:
+        key = _delivery_key(incoming)
+        if key is not None and seen_messages.seen(connection, key):
+            return _ignored(f"iMIP {incoming.method} from {_bare(incoming.from_address)} "
+                            f"ignored: delivered before{_message_id(incoming)}")
         if incoming.method in FROM_ATTENDEE:
-            return _from_attendee(storage, connection, incoming, obj)
-        return _from_organizer(storage, connection, incoming, obj)
+            result = _from_attendee(storage, connection, incoming, obj)
+        else:
+            result = _from_organizer(storage, connection, incoming, obj)
+        if key is not None and result.outcome == APPLIED:
+            seen_messages.remember(connection, key, time.time())
+        return result
+
+
+def _delivery_key(incoming: IncomingImip) -> str | None:
+    """What names this message delivered to these recipients (see the module
+    docstring); None without a Message-ID, when only the content can tell."""
+    if not incoming.message_id:
+        return None
+    return seen_messages.message_key(incoming.message_id, incoming.recipients)
 
 
 def _read(incoming: IncomingImip) -> CalendarObject:
@@ -224,16 +279,16 @@ def _from_attendee(storage, connection: Connection, incoming: IncomingImip,
         raise _Refused(f"{_bare(attendee)} is a user of this server, who answers through "
                        "CalDAV, not by e-mail")
     organizer = common_organizer(obj.components)
-    principal = principals.principal_of(connection, organizer) if organizer else None
-    if principal is None:
-        raise _Refused("reply for an event the user does not organise")
-    if _delivered_to_others(connection, incoming, principal):
-        return _ignored(f"iMIP {incoming.method} from {_bare(attendee)} for an event of "
-                        f"{principal} ignored: delivered to other users only")
-    path, copy = _organizer_copy(storage, connection, principal, obj.uid, organizer, attendee)
-    _check_token(connection, incoming, principal, obj.uid, attendee, organizer)
+    principal = _addressed_organizer(connection, incoming, obj.uid, attendee, organizer)
+    path, copy_text, copy = _organizer_copy(storage, connection, principal, obj.uid,
+                                            organizer, attendee)
     message = ItipMessage(incoming.method, attendee, organizer, obj.uid,
                           with_start_times(incoming.itip_text, copy))
+    if incoming.method == "REPLY":
+        filed = _filed(copy_text, message.text)
+        if not filed.changed:
+            return _ignored(f"iMIP REPLY from {_bare(attendee)} for {path} ignored: "
+                            f"{_nothing_new(filed)}{_message_id(incoming)}")
     _deliver(storage, principal, message)
     if incoming.method == "REPLY":
         return _applied(f"iMIP REPLY from {_bare(attendee)} applied to {path}: "
@@ -277,6 +332,22 @@ def _deliver(storage, principal: str, message: ItipMessage) -> None:
         Deliverer(storage, principal).deliver_inbound(principal, message)
     except (ValueError, VObjectError) as error:  # SchedulingError is a ValueError
         raise _Refused(f"the message cannot be applied: {error}") from error
+
+
+def _filed(organizer_copy: str, message_text: str) -> FiledReply:
+    """What the REPLY would make of the organizer's copy, worked out before
+    anything is written; a REPLY the copy cannot take is refused."""
+    try:
+        return file_reply(organizer_copy, message_text)
+    except (ValueError, VObjectError) as error:  # SchedulingError is a ValueError
+        raise _Refused(f"the message cannot be applied: {error}") from error
+
+
+def _nothing_new(filed: FiledReply) -> str:
+    if filed.passed_over:
+        return ("older than the answer the organizer's copy holds (RFC 5546 §2.1.5): "
+                + ", ".join(key or "series" for key in filed.passed_over))
+    return "the organizer's copy already holds this answer"
 
 
 def with_start_times(itip_text: str, organizer_copy: CalendarObject) -> str:
@@ -332,44 +403,68 @@ def _organizer_sender(incoming: IncomingImip) -> str:
 
 
 def _organizer_copy(storage, connection: Connection, principal: str, uid: str,
-                    organizer: str, attendee: str) -> tuple[str, CalendarObject]:
-    """The path and content of the organizer's copy, which they must organise
-    and which must invite ``attendee``; refused otherwise."""
+                    organizer: str, attendee: str) -> tuple[str, str, CalendarObject]:
+    """The path, text and content of the organizer's copy, which they must
+    organise and which must invite ``attendee``; refused otherwise."""
     found = principals.find_by_uid(connection, principal, uid)
     text = None if found is None else storage.collection_at(found[0]).text_of(found[1])
     copy = _parsed(text)
     if copy is None or first_organizer(copy.components) != organizer:
-        raise _Refused("reply for an event the user does not organise")
+        raise _Refused("reply for an event the addressed user does not organise")
     if not any(attendee in attendee_addresses(c) for c in copy.components):
         raise _Refused(f"{_bare(attendee)} is not invited to the event")
-    assert found is not None
-    return f"{found[0]}/{found[1]}", copy
+    assert found is not None and text is not None
+    return f"{found[0]}/{found[1]}", text, copy
 
 
-def _check_token(connection: Connection, incoming: IncomingImip, principal: str, uid: str,
-                 attendee: str, organizer: str) -> None:
-    """A reply address token, when the message came through one, must be the
-    one issued for this event and attendee (RFC 6047 §3; see imip_tokens).
-    The refusals do not say whom the token was for."""
-    if incoming.reply_token is None:
-        return
-    token = imip_tokens.lookup(connection, incoming.reply_token)
+def _addressed_organizer(connection: Connection, incoming: IncomingImip, uid: str,
+                         attendee: str, organizer: str) -> str:
+    """The principal whose event an attendee's message answers, as the address
+    it was delivered to says (see the module docstring); the ORGANIZER it names
+    must be that principal. Refused, or no such user, otherwise."""
+    owner = principals.principal_of(connection, organizer) if organizer else None
+    if incoming.reply_token is not None:
+        principal = _token_principal(connection, incoming.reply_token, uid, attendee,
+                                     organizer)
+    elif not incoming.from_envelope:
+        raise _Refused("no envelope recipient and no reply address: nothing ties the "
+                       "message to an organizer (the MTA must pass --recipient)")
+    else:
+        principal = _principal_addressed(connection, incoming.recipients, owner)
+        if imip_tokens.issued_token(connection, principal, uid, attendee) is not None:
+            raise _Refused(f"the invitation to {_bare(attendee)} gave a reply address; "
+                           "answers must come through it, not to the organizer's address")
+    if owner != principal:
+        raise _Refused("reply for an event the addressed user does not organise")
+    return principal
+
+
+def _token_principal(connection: Connection, reply_token: str, uid: str, attendee: str,
+                     organizer: str) -> str:
+    """The principal a reply address token was issued for, which must be for
+    this event and attendee (RFC 6047 §3; see imip_tokens). The refusals do
+    not say whom the token was for."""
+    token = imip_tokens.lookup(connection, reply_token)
     if token is None:
         raise _Refused("unknown reply address: no invitation was sent from it")
-    if (token.principal, token.uid, normalize(token.organizer)) != (principal, uid, organizer):
+    if (token.uid, normalize(token.organizer)) != (uid, organizer):
         raise _Refused("the reply address was issued for another event")
     if normalize(token.attendee) != attendee:
         raise _Refused("the reply address was issued for another attendee")
+    return token.principal
 
 
-def _delivered_to_others(connection: Connection, incoming: IncomingImip,
-                         principal: str) -> bool:
-    """Every recipient is a local user other than the organizer: a copy of
-    the answer the organizer gets by another way (or not at all)."""
-    if not incoming.recipients:
-        return False
-    owners = [principals.principal_of(connection, r) for r in incoming.recipients]
-    return all(owner is not None and owner != principal for owner in owners)
+def _principal_addressed(connection: Connection, recipients: Sequence[str],
+                         owner: str | None) -> str:
+    """Without a token: the organizer's principal, when one of the envelope
+    recipients is an address of theirs."""
+    addressed = [principals.principal_of(connection, r) for r in recipients]
+    if owner is not None and owner in addressed:
+        return owner
+    if any(p is not None for p in addressed):
+        raise _Refused("reply for an event the addressed user does not organise")
+    named = ", ".join(_bare(r) for r in recipients) or "no usable address"
+    raise _NoSuchUser(f"not a user of this server or a reply address: {named}")
 
 
 def _invited_recipients(connection: Connection, incoming: IncomingImip,
@@ -421,7 +516,11 @@ def _principals_concerned(storage, connection: Connection, incoming: IncomingImi
         if found is not None:
             addresses |= _all_attendees(_parsed(
                 storage.collection_at(found[0]).text_of(found[1])))
-    concerned = (principals.principal_of(connection, a) for a in addresses if a)
+    concerned = {principals.principal_of(connection, a) for a in addresses if a}
+    token = imip_tokens.lookup(connection, incoming.reply_token) \
+        if incoming.reply_token else None
+    if token is not None:
+        concerned.add(token.principal)
     return {p for p in concerned if p is not None}
 
 

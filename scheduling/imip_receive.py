@@ -86,15 +86,19 @@ class IncomingImip:
     sent, decoded, with CRLF line ends. ``from_address``: the From: mailbox
     as a normalised ``mailto:`` address. ``recipients``: where the message
     was delivered (the envelope when given, else To/Cc/Delivered-To),
-    normalised ``mailto:`` addresses. ``reply_token``: from the first
-    recipient address of the form ``local+token@domain``. ``message_id``:
-    the Message-ID as written, for logs. ``subject``: decoded, one line.
+    normalised ``mailto:`` addresses. ``from_envelope``: whether they are the
+    envelope's (what the MTA delivered to) rather than the headers' (what
+    the sender wrote). ``reply_token``: from the first recipient address of
+    the form ``local+token@domain``. ``message_id``: the Message-ID as
+    written, for logs and to recognise a message delivered again.
+    ``subject``: decoded, one line.
     """
 
     method: str
     itip_text: str
     from_address: str
     recipients: tuple[str, ...]
+    from_envelope: bool
     reply_token: str | None
     message_id: str | None
     subject: str
@@ -126,6 +130,7 @@ def parse_message(
         itip_text=crlf(text),
         from_address=from_address(message),
         recipients=recipients,
+        from_envelope=bool(envelope_recipients),
         reply_token=next(
             (t for t in (token_from_address(r) for r in recipients) if t is not None), None
         ),

@@ -106,6 +106,12 @@ IMIP_OPTIONS: OrderedDict[str, dict[str, Any]] = OrderedDict([
         "value": "1048576",
         "help": "largest incoming iMIP message in bytes; bigger ones are refused",
         "type": radicale_config.positive_int}),
+    ("message_id_retention_days", {
+        "value": "30",
+        "help": "days the Message-ID of an applied incoming iMIP message is "
+                "remembered, so the same message delivered again (an MTA retrying, "
+                "a replay) changes nothing; the maintenance job forgets older ones",
+        "type": radicale_config.positive_int}),
 ])
 
 SECTIONS: dict[str, OrderedDict[str, dict[str, Any]]] = {

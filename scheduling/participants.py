@@ -10,7 +10,9 @@ parameters are instructions between client and server, not meeting data:
 - SCHEDULE-STATUS (§7.3): the server's record of the last delivery.
 
 None of them may leave the server in an iTIP message (§7.3 for SCHEDULE-STATUS;
-the other two mean nothing to a recipient).
+the other two mean nothing to a recipient). The same goes for kalend's own
+record, on the organizer's copy, of which reply each attendee's answer came
+from (``X-KALEND-REPLY-*``, see ``incoming_reply``).
 """
 
 from __future__ import annotations
@@ -24,7 +26,13 @@ from kalend.scheduling.addresses import normalize
 from kalend.scheduling.errors import SameOrganizerError
 from kalend.scheduling.instances import property_list
 
-SCHEDULE_PARAMETERS = ("SCHEDULE-STATUS", "SCHEDULE-FORCE-SEND", "SCHEDULE-AGENT")
+#: SEQUENCE and DTSTAMP of the REPLY an organizer's ATTENDEE line last took.
+REPLY_SEQUENCE = "X-KALEND-REPLY-SEQUENCE"
+REPLY_DTSTAMP = "X-KALEND-REPLY-DTSTAMP"
+REPLY_RECORD_PARAMETERS = (REPLY_SEQUENCE, REPLY_DTSTAMP)
+
+SCHEDULE_PARAMETERS = ("SCHEDULE-STATUS", "SCHEDULE-FORCE-SEND", "SCHEDULE-AGENT",
+                       *REPLY_RECORD_PARAMETERS)
 
 NEEDS_ACTION = "NEEDS-ACTION"
 DECLINED = "DECLINED"

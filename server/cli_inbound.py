@@ -158,7 +158,8 @@ def add_verbs(verbs, add_config: Callable[[argparse.ArgumentParser], None]) -> N
                     "2 usage or configuration error.")
     receive.add_argument("--recipient", action="append", metavar="ADDR",
                          help="envelope recipient, as the MTA passes it (${recipient}); "
-                              "repeatable. Without it, the To: and Cc: addresses count")
+                              "repeatable. Without it, the To: and Cc: addresses count, "
+                              "and a reply is taken only through a reply address there")
     add_config(receive)
     receive.set_defaults(func=cmd_receive)
 

@@ -191,3 +191,14 @@ group_member = Table(
     Column("address", String(1024), primary_key=True),     # lower-case mailto:
     Column("member", String(255), primary_key=True),
 )
+
+#: Inbound iMIP messages already applied, so that a redelivery or a replay of
+#: the same Message-ID to the same recipient changes nothing. ``message_key``
+#: is a digest of the Message-ID and the recipients (fixed size, whatever a
+#: sender writes); ``received`` lets the maintenance job forget old ones.
+imip_seen_message = Table(
+    "imip_seen_message", metadata,
+    Column("message_key", String(64), primary_key=True),
+    Column("received", Float, nullable=False),
+    Index("ix_imip_seen_message_received", "received"),
+)

@@ -35,8 +35,8 @@ DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 PASSWORD = "secret-pw"
 
 #: Tables emptied between tests sharing one PostgreSQL database.
-_TABLES = ("imip_token", "outbox", "group_member", "occurrence", "change", "item", "calendar_user",
-           "collection")
+_TABLES = ("imip_seen_message", "imip_token", "outbox", "group_member", "occurrence", "change",
+           "item", "calendar_user", "collection")
 
 
 def wanted_databases() -> list[str]:

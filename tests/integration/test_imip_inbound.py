@@ -30,6 +30,7 @@ from scheduling_support import (
     only_copy,
 )
 from sqlalchemy import insert
+from sqlalchemy import text as sql
 
 from kalend.scheduling.imip_tokens import token_for
 from kalend.storage_plugin import schema
@@ -155,18 +156,38 @@ def meeting(team):
     return team
 
 
+def database_dump(server) -> dict[str, list[tuple]]:
+    """Every row a message could change: each item's text, ETag and
+    Schedule-Tag (inbox copies are items too), the change log, each
+    collection's sync sequence (the sync token), and the outbox."""
+    return {
+        "item": server.rows(
+            "SELECT c.path, i.href, i.etag, i.schedule_tag, i.text FROM item i "
+            "JOIN collection c ON c.id = i.collection_id ORDER BY c.path, i.href"),
+        "change": server.rows(
+            "SELECT c.path, ch.seq, ch.href, ch.deleted FROM change ch "
+            "JOIN collection c ON c.id = ch.collection_id ORDER BY c.path, ch.seq"),
+        "collection": server.rows("SELECT path, sync_seq FROM collection ORDER BY path"),
+        "outbox": server.rows(
+            "SELECT id, method, recipient, uid, status, text FROM outbox ORDER BY id"),
+    }
+
+
 class Snapshot:
-    """Alice's copy as she sees it, her inbox, and every stored row."""
+    """Alice's copy as she sees it, her inbox, and every row a message could
+    change (``database_dump``)."""
 
     def __init__(self, server) -> None:
         self.copy = get(server, "alice", ALICE_COPY)
         self.inbox = inbox(server, "alice")
-        self.items = stored_items(server)
+        self.rows = database_dump(server)
 
     def assert_unchanged(self, server) -> None:
         assert get(server, "alice", ALICE_COPY) == self.copy
         assert inbox(server, "alice") == self.inbox
-        assert stored_items(server) == self.items
+        after = database_dump(server)
+        for table, rows in self.rows.items():
+            assert after[table] == rows, f"table {table} changed"
 
 
 # -- replies from outside attendees -------------------------------------------------
@@ -455,15 +476,6 @@ def test_usage_error_exits_2(tmp_path):
     assert result.returncode == 2
 
 
-def test_reply_copied_to_another_local_user_is_not_applied_for_them(meeting, server_config):
-    make_token(meeting, DAVE)
-    before = Snapshot(meeting)
-    result = kalend_receive(server_config, eml("google-reply-accepted.eml"), "bob@kalend.test")
-    assert result.returncode == EX_OK, result.stderr
-    before.assert_unchanged(meeting)
-    assert inbox(meeting, "bob") == []
-
-
 PUBLISHED = b"""From: Dave Example <dave@elsewhere.example>\r
 To: alice@kalend.test\r
 Subject: Our holidays\r
@@ -490,4 +502,190 @@ def test_published_calendar_by_mail_is_ignored(meeting, server_config):
     before = Snapshot(meeting)
     result = kalend_receive(server_config, PUBLISHED, "alice@kalend.test")
     assert result.returncode == EX_OK, result.stderr
+    before.assert_unchanged(meeting)
+
+
+# -- who the reply was delivered to ----------------------------------------------------
+# The address the MTA delivered a reply to (the envelope recipient) binds it to
+# an organizer and an event: a reply token, or the organizer's own address for
+# an event whose invitations carried none. The ORGANIZER in the body never
+# does on its own.
+
+#: The fixture that needs no MIME decoding, so tests can write variants of it.
+BARE_REPLY = "rfc6047-bare-text-calendar-reply.eml"
+BARE_TO = "To: calendar+0123456789abcdef0123456789abcdef@kalend.test"
+
+
+def edited(name: str, *changes: tuple[str, str]) -> bytes:
+    """The fixture ``name`` with each (old, new) text replaced; each must occur."""
+    raw = eml(name)
+    for old, new in changes:
+        assert old.encode() in raw, old
+        raw = raw.replace(old.encode(), new.encode())
+    return raw
+
+
+def test_reply_without_token_to_an_unrelated_address_is_no_such_user(meeting, server_config):
+    make_token(meeting, DAVE)
+    before = Snapshot(meeting)
+    result = kalend_receive(server_config, eml("google-reply-accepted.eml"),
+                            "nobody@example.org")
+    assert result.returncode == EX_NOUSER, result.stderr
+    assert b"nobody@example.org" in result.stderr
+    before.assert_unchanged(meeting)
+
+
+def test_reply_without_token_to_another_local_user_is_refused(meeting, server_config):
+    make_token(meeting, DAVE)
+    before = Snapshot(meeting)
+    result = kalend_receive(server_config, eml("google-reply-accepted.eml"), "bob@kalend.test")
+    assert_refused(result, "does not organise")
+    before.assert_unchanged(meeting)
+    assert inbox(meeting, "bob") == []
+
+
+def test_reply_to_the_organizer_address_is_refused_once_a_reply_address_was_issued(
+        meeting, server_config):
+    make_token(meeting, DAVE)  # dave's invitation carried calendar+TOKEN@kalend.test
+    before = Snapshot(meeting)
+    result = kalend_receive(server_config, eml(BARE_REPLY), "alice@kalend.test")
+    assert_refused(result, "reply address")
+    before.assert_unchanged(meeting)
+
+
+def test_reply_piped_without_recipient_to_the_organizer_address_is_refused(
+        meeting, server_config):
+    # No envelope: the To: header is the sender's word, and it names no token.
+    before = Snapshot(meeting)
+    result = kalend_receive(server_config,
+                            edited(BARE_REPLY, (BARE_TO, "To: alice@kalend.test")))
+    assert_refused(result, "--recipient")
+    before.assert_unchanged(meeting)
+
+
+def test_counter_without_token_to_an_unrelated_address_is_no_such_user(meeting, server_config):
+    make_token(meeting, ERIN)
+    before = Snapshot(meeting)
+    result = kalend_receive(server_config, eml("outlook-counter-new-time-proposed.eml"),
+                            "nobody@example.org")
+    assert result.returncode == EX_NOUSER, result.stderr
+    before.assert_unchanged(meeting)
+
+
+# -- answers out of order, and messages delivered twice --------------------------------
+
+
+def dave_answers(partstat: str, dtstamp: str, message_id: str,
+                 recurrence_id: str | None = None) -> bytes:
+    """Dave's reply (the bare fixture) with another answer, DTSTAMP and Message-ID,
+    for the whole series or for one instance."""
+    changes = [("PARTSTAT=ACCEPTED", f"PARTSTAT={partstat}"),
+               ("DTSTAMP:20261117T120000Z", f"DTSTAMP:{dtstamp}"),
+               ("<4.1-reply-0001@elsewhere.example>", f"<{message_id}@elsewhere.example>")]
+    if recurrence_id is not None:
+        changes.append(("SEQUENCE:0", f"SEQUENCE:0\r\nRECURRENCE-ID:{recurrence_id}"))
+    return edited(BARE_REPLY, *changes)
+
+
+def test_older_reply_does_not_overwrite_a_newer_answer(meeting, server_config):
+    address = reply_address(make_token(meeting, DAVE))
+    newer = kalend_receive(server_config, dave_answers("ACCEPTED", "20261117T120000Z", "a"),
+                           address)
+    assert newer.returncode == EX_OK, newer.stderr
+    before = Snapshot(meeting)
+    older = kalend_receive(server_config, dave_answers("DECLINED", "20261117T090000Z", "b"),
+                           address)
+    assert older.returncode == EX_OK, older.stderr
+    before.assert_unchanged(meeting)
+    assert partstat(master(get(meeting, "alice", ALICE_COPY)), DAVE) == "ACCEPTED"
+
+
+def test_older_reply_for_one_instance_does_not_overwrite_a_newer_one(meeting, server_config):
+    address = reply_address(make_token(meeting, DAVE))
+    newer = kalend_receive(server_config, dave_answers("DECLINED", "20261117T120000Z", "a",
+                                                       "20261215T090000Z"), address)
+    assert newer.returncode == EX_OK, newer.stderr
+    before = Snapshot(meeting)
+    older = kalend_receive(server_config, dave_answers("ACCEPTED", "20261117T090000Z", "b",
+                                                       "20261215T090000Z"), address)
+    assert older.returncode == EX_OK, older.stderr
+    before.assert_unchanged(meeting)
+    assert partstat(instance(get(meeting, "alice", ALICE_COPY), "20261215T090000Z"),
+                    DAVE) == "DECLINED"
+
+
+def test_identical_reply_delivered_again_changes_nothing(meeting, server_config):
+    address = reply_address(make_token(meeting, DAVE))
+    first = kalend_receive(server_config, eml("google-reply-accepted.eml"), address)
+    assert first.returncode == EX_OK, first.stderr
+    before = Snapshot(meeting)
+    again = kalend_receive(server_config, eml("google-reply-accepted.eml"), address)
+    assert again.returncode == EX_OK, again.stderr
+    before.assert_unchanged(meeting)
+    assert inbox(meeting, "alice") == [("REPLY", UID)]
+
+
+def test_same_answer_under_a_new_message_id_changes_nothing(meeting, server_config):
+    address = reply_address(make_token(meeting, DAVE))
+    first = kalend_receive(server_config, eml("google-reply-accepted.eml"), address)
+    assert first.returncode == EX_OK, first.stderr
+    before = Snapshot(meeting)
+    resent = edited("google-reply-accepted.eml",
+                    ("<calendar-5b0c1e7a", "<resent-calendar-5b0c1e7a"))
+    again = kalend_receive(server_config, resent, address)
+    assert again.returncode == EX_OK, again.stderr
+    before.assert_unchanged(meeting)
+
+
+def test_repeated_message_id_changes_nothing_even_with_another_answer(meeting, server_config):
+    address = reply_address(make_token(meeting, DAVE))
+    first = kalend_receive(server_config, dave_answers("ACCEPTED", "20261117T120000Z", "m"),
+                           address)
+    assert first.returncode == EX_OK, first.stderr
+    before = Snapshot(meeting)
+    replayed = kalend_receive(server_config, dave_answers("DECLINED", "20261117T130000Z", "m"),
+                              address)
+    assert replayed.returncode == EX_OK, replayed.stderr
+    before.assert_unchanged(meeting)
+
+
+def test_counter_delivered_again_lands_in_the_inbox_once(meeting, server_config):
+    address = reply_address(make_token(meeting, ERIN))
+    first = kalend_receive(server_config, eml("outlook-counter-new-time-proposed.eml"), address)
+    assert first.returncode == EX_OK, first.stderr
+    before = Snapshot(meeting)
+    again = kalend_receive(server_config, eml("outlook-counter-new-time-proposed.eml"), address)
+    assert again.returncode == EX_OK, again.stderr
+    before.assert_unchanged(meeting)
+    assert inbox(meeting, "alice") == [("COUNTER", UID)]
+
+
+def test_invitation_from_outside_delivered_again_changes_nothing(team, server_config):
+    first = kalend_receive(server_config, eml("google-request-from-outside-organizer.eml"),
+                           "bob@kalend.test")
+    assert first.returncode == EX_OK, first.stderr
+    before = database_dump(team)
+    again = kalend_receive(server_config, eml("google-request-from-outside-organizer.eml"),
+                           "bob@kalend.test")
+    assert again.returncode == EX_OK, again.stderr
+    assert database_dump(team) == before
+    assert inbox(team, "bob") == [("REQUEST", OLGA_UID)]
+
+
+def test_remembered_message_ids_are_forgotten_after_the_retention(meeting, server_config):
+    address = reply_address(make_token(meeting, DAVE))
+    first = kalend_receive(server_config, eml("google-reply-accepted.eml"), address)
+    assert first.returncode == EX_OK, first.stderr
+    assert meeting.count("imip_seen_message") == 1
+    with meeting.engine.begin() as connection:  # received 31 days ago: past the 30 kept
+        connection.execute(sql("UPDATE imip_seen_message SET received = received - :age"),
+                           {"age": 31 * 86400.0})
+    maintained = subprocess.run([sys.executable, "-m", "kalend", "maintain", "--config",
+                                 server_config], capture_output=True, check=False, timeout=120)
+    assert maintained.returncode == 0, maintained.stderr
+    assert meeting.count("imip_seen_message") == 0
+    # Forgotten, the message is still harmless: applying it again changes nothing.
+    before = Snapshot(meeting)
+    again = kalend_receive(server_config, eml("google-reply-accepted.eml"), address)
+    assert again.returncode == EX_OK, again.stderr
     before.assert_unchanged(meeting)

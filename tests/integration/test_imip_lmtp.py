@@ -150,3 +150,34 @@ def test_sigterm_stops_the_listener(server_config):
     listener = LmtpListener(server_config)
     assert listener.stop() == 0
     assert "LMTP listener stopped" in "".join(listener.output)
+
+
+def test_reply_to_an_unrelated_address_over_lmtp_is_no_such_user(meeting, lmtp):  # noqa: F811
+    make_token(meeting, DAVE)
+    before = Snapshot(meeting)
+    replies = lmtp.deliver(eml("google-reply-accepted.eml"), "nobody@example.org")
+    assert [code for code, _ in replies] == [550], replies
+    assert "5.1.1" in replies[0][1] and "nobody@example.org" in replies[0][1]
+    before.assert_unchanged(meeting)
+
+
+def test_reply_delivered_again_over_lmtp_is_accepted_and_changes_nothing(
+        meeting, lmtp):  # noqa: F811
+    address = reply_address(make_token(meeting, DAVE))
+    replies = lmtp.deliver(eml("google-reply-accepted.eml"), address)
+    assert [code for code, _ in replies] == [250], replies
+    before = Snapshot(meeting)
+    replies = lmtp.deliver(eml("google-reply-accepted.eml"), address)
+    assert [code for code, _ in replies] == [250], replies
+    before.assert_unchanged(meeting)
+
+
+def test_reply_copied_to_a_colleague_is_applied_once_and_refused_for_them(
+        meeting, lmtp):  # noqa: F811
+    address = reply_address(make_token(meeting, DAVE))
+    replies = lmtp.deliver(eml("google-reply-accepted.eml"), address, "bob@kalend.test")
+    assert [code for code, _ in replies] == [250, 554], replies
+    assert "does not organise" in replies[1][1]
+    assert partstat(master(get(meeting, "alice", ALICE_COPY)), DAVE) == "ACCEPTED"
+    assert inbox(meeting, "alice") == [("REPLY", UID)]
+    assert inbox(meeting, "bob") == []

@@ -441,6 +441,14 @@ def test_envelope_recipients_are_used_before_headers() -> None:
     incoming = parse_message(raw, envelope_recipients=[f"<Calendar+{TOKEN.upper()}@Kalend.Test>"])
     assert incoming.recipients == (REPLY_ADDRESS,)
     assert incoming.reply_token == TOKEN
+    assert incoming.from_envelope
+
+
+def test_recipients_from_headers_are_marked_as_the_senders_word() -> None:
+    # What the sender wrote in To: cannot bind a reply to an organizer.
+    incoming = parse_message(calendar_mail(reply_calendar(), to="alice@kalend.test"))
+    assert incoming.recipients == (ALICE,)
+    assert not incoming.from_envelope
 
 
 def test_recipients_come_from_to_cc_and_delivered_to_without_repeats() -> None:

@@ -16,7 +16,8 @@ from itip_support import (
     sequence,
 )
 
-from kalend.scheduling.itip import SchedulingError, apply_reply
+from kalend.scheduling.incoming_reply import file_reply
+from kalend.scheduling.itip import SchedulingError, apply_reply, organizer_changes
 
 B, C = "mailto:b@example.com", "mailto:c@example.com"
 GROUP = "rfc5546-4.2.1-group-meeting-organizer-copy.ics"
@@ -73,6 +74,93 @@ def test_out_of_date_reply_is_ignored() -> None:
     organizer_copy = edit(fixture(GROUP), ("SEQUENCE:0", "SEQUENCE:2"))
     text, _ = apply_reply(organizer_copy, fixture(ACCEPTED))
     assert partstat(master(text), B) == "NEEDS-ACTION"
+
+
+# -- which answer wins (RFC 5546 §2.1.5) ----------------------------------------------
+
+
+def answer(partstat_value: str, stamp: str, sequence_value: int = 0) -> str:
+    """B's REPLY (§4.2.2) with another PARTSTAT, DTSTAMP and SEQUENCE."""
+    return edit(fixture(ACCEPTED), ("PARTSTAT=ACCEPTED", f"PARTSTAT={partstat_value}"),
+                ("DTSTAMP:19970612T083000Z", f"DTSTAMP:{stamp}"),
+                ("SEQUENCE:0", f"SEQUENCE:{sequence_value}"))
+
+
+def instance_answer(partstat_value: str, stamp: str) -> str:
+    """B's answer for the instance of §4.3.2, with another PARTSTAT and DTSTAMP."""
+    return edit(fixture(DECLINED_INSTANCE), ("PARTSTAT=DECLINED", f"PARTSTAT={partstat_value}"),
+                ("DTSTAMP:20260107T090000Z", f"DTSTAMP:{stamp}"))
+
+
+def test_reply_records_which_answer_the_line_holds() -> None:
+    text, _ = apply_reply(fixture(GROUP), answer("ACCEPTED", "20261117T120000Z", 0))
+    line = attendee(master(text), B)
+    assert param(line, "X-KALEND-REPLY-SEQUENCE") == "0"
+    assert param(line, "X-KALEND-REPLY-DTSTAMP") == "20261117T120000Z"
+
+
+def test_reply_older_than_the_answer_held_is_passed_over() -> None:
+    newer, _ = apply_reply(fixture(GROUP), answer("ACCEPTED", "20261117T120000Z"))
+    filed = file_reply(newer, answer("DECLINED", "20261117T090000Z"))
+    assert not filed.changed and filed.passed_over == ("",)
+    assert filed.text == newer
+    assert partstat(master(filed.text), B) == "ACCEPTED"
+
+
+def test_reply_newer_than_the_answer_held_is_taken() -> None:
+    older, _ = apply_reply(fixture(GROUP), answer("DECLINED", "20261117T090000Z"))
+    filed = file_reply(older, answer("ACCEPTED", "20261117T120000Z"))
+    assert filed.changed and filed.taken == ("",)
+    assert partstat(master(filed.text), B) == "ACCEPTED"
+    assert param(attendee(master(filed.text), B), "X-KALEND-REPLY-DTSTAMP") == "20261117T120000Z"
+
+
+def test_reply_to_a_newer_sequence_wins_over_a_later_stamp_of_an_older_one() -> None:
+    # SEQUENCE comes first: the attendee's clock may be behind the last answer's.
+    copy = edit(fixture(GROUP), ("SEQUENCE:0", "SEQUENCE:1"))
+    copy = edit(apply_reply(copy, answer("DECLINED", "20261117T120000Z", 1))[0],
+                ("SEQUENCE:1", "SEQUENCE:2"))
+    filed = file_reply(copy, answer("ACCEPTED", "20261117T110000Z", 2))
+    assert filed.changed
+    assert partstat(master(filed.text), B) == "ACCEPTED"
+    assert param(attendee(master(filed.text), B), "X-KALEND-REPLY-SEQUENCE") == "2"
+
+
+def test_answers_for_the_series_and_for_one_instance_are_ordered_apart() -> None:
+    # The series answer is newer than the instance answer, which arrives last:
+    # in the order they were sent the instance would still have been declined.
+    series, _ = apply_reply(fixture(RECURRING), edit(
+        fixture(ACCEPTED), ("group-meeting-4.2.1@example.com", "weekly-review-4.3.1@example.com"),
+        ("DTSTAMP:19970612T083000Z", "DTSTAMP:20260108T090000Z")))
+    filed = file_reply(series, instance_answer("DECLINED", "20260107T090000Z"))
+    assert filed.taken == (INSTANCE,)
+    assert partstat(override(filed.text, INSTANCE), B) == "DECLINED"
+    assert partstat(master(filed.text), B) == "ACCEPTED"
+
+
+def test_older_reply_for_one_instance_is_passed_over() -> None:
+    newer, _ = apply_reply(fixture(RECURRING), instance_answer("DECLINED", "20260107T090000Z"))
+    filed = file_reply(newer, instance_answer("ACCEPTED", "20260106T090000Z"))
+    assert not filed.changed and filed.passed_over == (INSTANCE,)
+    assert partstat(override(filed.text, INSTANCE), B) == "DECLINED"
+
+
+def test_out_of_date_reply_for_an_instance_adds_no_override() -> None:
+    copy = edit(fixture(RECURRING), ("SEQUENCE:0", "SEQUENCE:2"))
+    filed = file_reply(copy, fixture(DECLINED_INSTANCE))
+    assert not filed.changed and filed.passed_over == (INSTANCE,)
+    assert recurrence_ids(filed.text) == []
+
+
+def test_the_record_of_answers_never_leaves_the_server() -> None:
+    # RFC 6638 §7.3 for SCHEDULE-STATUS; the X-KALEND-REPLY-* record likewise.
+    replied, _ = apply_reply(fixture(GROUP), answer("ACCEPTED", "20261117T120000Z"))
+    assert param(attendee(master(replied), B), "X-KALEND-REPLY-DTSTAMP") == "20261117T120000Z"
+    moved = edit(replied, ("LOCATION:", "LOCATION:Room 4 "))
+    plan = organizer_changes(replied, moved, "mailto:a@example.com")
+    assert plan.messages
+    for message in plan.messages:
+        assert "X-KALEND-REPLY" not in message.text.replace("\r\n ", "")  # unfolded
 
 
 def refusal(organizer_copy: str, reply: str) -> str:
