@@ -29,7 +29,7 @@ from radicale.app.base import Access, ApplicationBase
 from radicale.app.report import test_filter
 from radicale.item import filter as radicale_filter
 
-from kalend.server import calendar_data
+from kalend.server import calendar_data, report_checks, request_checks
 from kalend.server.answer_cache import ENVIRON_KEY as ANSWER_ENVIRON_KEY
 from kalend.server.answer_cache import AnswerCache, CacheKey, Responses, cache_key
 from kalend.server.calendar_data_cache import CalendarDataCache
@@ -45,6 +45,7 @@ from kalend.server.multistatus import (
     writes_directly,
 )
 from kalend.server.propfind import collection_href, row_of
+from kalend.server.scheduling_writes import schedule_collection_of
 from kalend.storage_plugin import occurrences as occ
 from kalend.storage_plugin.collection import Changes, Collection
 from kalend.storage_plugin.freebusy import busy_periods
@@ -117,6 +118,17 @@ _LISTING_REPORTS = frozenset({_c("D:sync-collection"), _c("C:calendar-multiget")
                               _c("CR:addressbook-multiget"), _c("C:calendar-query")})
 _LISTING_TAGS = frozenset({"VCALENDAR", "VADDRESSBOOK"})
 
+#: report -> (collection tags it is defined for, whether on their objects
+#: too): RFC 6578 §3.2 (collections), RFC 4791 §7.8-7.9, RFC 6352 §8.6-8.7.
+#: A calendar-query may also search a collection that holds calendars.
+_REPORT_TARGETS: dict[str, tuple[frozenset[str], bool]] = {
+    _c("D:sync-collection"): (frozenset({"VCALENDAR", "VADDRESSBOOK"}), False),
+    _c("C:calendar-multiget"): (frozenset({"VCALENDAR"}), True),
+    _c("CR:addressbook-multiget"): (frozenset({"VADDRESSBOOK"}), True),
+    _c("C:calendar-query"): (frozenset({"VCALENDAR", ""}), True),
+    _c("CR:addressbook-query"): (frozenset({"VADDRESSBOOK", ""}), True),
+}
+
 
 class ApplicationPartReport(ApplicationBase):
 
@@ -128,9 +140,24 @@ class ApplicationPartReport(ApplicationBase):
             return httputils.BAD_REQUEST
         environ["wsgi.input"] = io.BytesIO(raw)
         root = _parse(raw)
+        if root is not None:
+            try:
+                request_checks.check_xml_depth(
+                    root, self.configuration.get("limits", "max_xml_depth"))
+            except RuntimeError as exc:
+                logger.info("REPORT on %r refused: %s", path, exc)
+                return httputils.BAD_REQUEST
+            problem = report_checks.body_problem(root)
+            if problem is not None:
+                logger.info("REPORT on %r refused: %s", path, problem.reason)
+                return self._webdav_error_response(client.BAD_REQUEST, problem.precondition,
+                                                   request_info)
         if root is None:
             return super().do_REPORT(environ, base_prefix, path, user, user_groups,  # type: ignore[misc]
                                      request_info)
+        refusal = self._target_refusal(root, path, user, user_groups, request_info)
+        if refusal is not None:
+            return refusal
         token = query_timezone.set(request_zone(root))
         try:
             if root.tag == _c("C:free-busy-query"):
@@ -162,6 +189,31 @@ class ApplicationPartReport(ApplicationBase):
                                                request_info)
         finally:
             query_timezone.reset(token)
+
+    def _target_refusal(self, root: ET.Element, path: str, user: str, user_groups: set,
+                        request_info: dict) -> types.WSGIResponse | None:
+        """A report asked of a resource it is not defined for: 403 with
+        DAV:supported-report (RFC 3253 §3.6), after the rights check, so
+        that another user learns nothing of what exists. Radicale answered
+        some of these 400 and others 207 (a sync-collection of one event)."""
+        wanted = _REPORT_TARGETS.get(root.tag)
+        if wanted is None:
+            return None
+        if not Access(self._rights, user, user_groups, path).check("r"):
+            return httputils.NOT_ALLOWED
+        with self._storage.acquire_lock("r", user):
+            item = next(iter(self._storage.discover(path)), None)
+            if item is None:
+                return None     # Radicale answers 404
+            if isinstance(item, storage.BaseCollection):
+                tag, is_collection = item.tag, True
+            else:
+                tag, is_collection = getattr(item.collection, "tag", ""), False
+        tags, items_too = wanted
+        if tag in tags and (is_collection or items_too):
+            return None
+        return self._webdav_error_response(client.FORBIDDEN, "D:supported-report",
+                                           request_info)
 
     # -- listings answered from rows ------------------------------------------
 
@@ -327,6 +379,10 @@ class ApplicationPartReport(ApplicationBase):
     def _free_busy_query(self, root: ET.Element, path: str, user: str,
                          user_groups: set) -> types.WSGIResponse:
         access = Access(self._rights, user, user_groups, path)
+        if not user or not (access.check("r") or access.allows_freebusy()):
+            # Unauthenticated: 401; another user's path: 403 whether it
+            # exists or not, as for every other method.
+            return httputils.NOT_ALLOWED
         time_range = root.find(_c("C:time-range"))
         if time_range is None or not time_range.get("start"):
             return httputils.BAD_REQUEST  # §7.10: the time-range is required
@@ -335,7 +391,10 @@ class ApplicationPartReport(ApplicationBase):
             item = next(iter(self._storage.discover(path)), None)
             if item is None:
                 return httputils.NOT_FOUND
-            if not isinstance(item, Collection) or item.tag != "VCALENDAR":
+            if not isinstance(item, Collection) or item.tag != "VCALENDAR" \
+                    or schedule_collection_of(item.path + "/"):
+                # RFC 3253 §3.6: free-busy is a report of calendars only (an
+                # inbox holds messages, not the user's time).
                 return (client.FORBIDDEN, {"Content-Type": "text/xml"},
                         ET.tostring(xmlutils.webdav_error("D:supported-report")), None)
             if not access.allows_freebusy(item) and not access.check("r", item):

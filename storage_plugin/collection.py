@@ -54,6 +54,10 @@ if TYPE_CHECKING:
 #: sequence number, so a token of a deleted-and-recreated collection is refused.
 SYNC_TOKEN_PREFIX = "urn:kalend:sync:"
 
+#: Collection properties that are the server's own markers, not WebDAV
+#: properties (see ``Collection.get_meta``).
+INTERNAL_PREFIX = "kalend:"
+
 #: How many hrefs go into one ``IN (…)`` list.
 _IN_CHUNK = 500
 
@@ -240,17 +244,26 @@ class Collection(radicale_storage.BaseCollection):
 
     def get_meta(self, key: str | None = None
                  ) -> Mapping[str, str] | str | None:
+        """The collection's properties; the server's own markers
+        (``kalend:…``, such as what makes an inbox an inbox) only when asked
+        for by name. Radicale lists every property for allprop and propname,
+        and has no namespace for a ``kalend:`` name: a PROPFIND allprop of an
+        inbox answered 500."""
         if key is None:
-            return dict(self._props)
+            return {k: v for k, v in self._props.items() if not k.startswith(INTERNAL_PREFIX)}
         return self._props.get(key)
 
     def set_meta(self, props: Mapping[str, str]) -> None:
+        """Replace the properties (Radicale's PROPPATCH passes all of them,
+        as ``get_meta`` listed them); the server's markers stay unless named."""
         now = time.time()
+        kept = {k: v for k, v in self._props.items() if k.startswith(INTERNAL_PREFIX)}
+        merged = {**kept, **props}
         self._conn.execute(
             update(schema.collection)
             .where(schema.collection.c.id == self._id)
-            .values(props=json.dumps(dict(props), sort_keys=True),
-                    tag=props.get("tag", "") or ""))
+            .values(props=json.dumps(merged, sort_keys=True),
+                    tag=merged.get("tag", "") or ""))
         record_change(self._conn, self._id, (), now)
         self._refresh()
 

@@ -381,14 +381,35 @@ def instances_between(calendar: icalendar.Calendar, span_start: dt.datetime,
     there (the library's own ``between`` builds the whole list first).
 
     Within one series the library computes a rule's start times for the
-    range at once; that walk is bounded by ``expansion_budget``."""
+    range at once; that walk is bounded by ``expansion_budget``. The bounds
+    are kept a year inside what ``datetime`` can hold: the library widens
+    them by the longest instance, and a range from the year 1 to 9999
+    overflowed (a 500 before). An instance so long that even that overflows
+    is answered as too costly to expand."""
     query = recurring_ical_events.of(calendar, components=list(components))
-    span_start, span_end = query.to_datetime(span_start), query.to_datetime(span_end)
+    span_start = query.to_datetime(_inside_datetime_range(span_start))
+    span_end = query.to_datetime(_inside_datetime_range(span_end))
     shifts = this_and_future_shifts(calendar)
     for series in query.series:
-        for occurrence in series.between(span_start, span_end):
-            yield mark_instance(occurrence.as_component(query.keep_recurrence_attributes),
-                                shifts)
+        try:
+            for occurrence in series.between(span_start, span_end):
+                yield mark_instance(occurrence.as_component(query.keep_recurrence_attributes),
+                                    shifts)
+        except OverflowError as exc:
+            raise InstanceLimitError(
+                f"an instance reaches past the dates a query can expand ({exc})") from exc
+
+
+#: The span ``instances_between`` expands within (see there).
+_EXPANSION_FLOOR = dt.datetime(2, 1, 1)
+_EXPANSION_CEILING = dt.datetime(9998, 12, 31)
+
+
+def _inside_datetime_range(value: dt.datetime) -> dt.datetime:
+    floor, ceiling = _EXPANSION_FLOOR, _EXPANSION_CEILING
+    if value.tzinfo is not None:
+        floor, ceiling = floor.replace(tzinfo=UTC), ceiling.replace(tzinfo=UTC)
+    return min(max(value, floor), ceiling)
 
 
 def _undated(calendar: icalendar.Calendar) -> Iterator[icalendar.cal.Component]:
