@@ -16,7 +16,7 @@ from http import client
 from xml.sax.saxutils import escape
 
 import icalendar
-from radicale import types
+from radicale import httputils, types
 from radicale.app.base import ApplicationBase
 
 from kalend.scheduling.addresses import is_mailto, normalize
@@ -50,7 +50,9 @@ class ApplicationPartPost(ApplicationBase):
         if len(segments) != 2 or segments[1] != principals.OUTBOX:
             return super().do_POST(environ, base_prefix, path, user,  # type: ignore[misc]
                                    user_groups, request_info)
-        if not user or segments[0] != user:
+        if not user:
+            return httputils.NOT_ALLOWED    # Radicale asks for a login (401)
+        if segments[0] != user:
             # §5.1: only the owner acts through an outbox.
             return self._webdav_error_response(client.FORBIDDEN, "D:need-privileges",
                                                request_info)

@@ -50,6 +50,18 @@ from kalend.storage_plugin.transaction import lock_scope, transaction
 logger = logging.getLogger("kalend.put")
 
 
+def _kind_of_upload(text: str) -> str:
+    """VCALENDAR or VADDRESSBOOK (for vCards) from the first component of an
+    upload, "" when it names neither."""
+    for line in text.lstrip("\ufeff").split("\n", 20)[:20]:
+        value = line.strip().upper()
+        if value == "BEGIN:VCALENDAR":
+            return "VCALENDAR"
+        if value == "BEGIN:VCARD":
+            return "VADDRESSBOOK"
+    return ""
+
+
 def _drain(environ: types.WSGIEnviron, length: int) -> None:
     """Read ``length`` bytes of the body and drop them."""
     stream = environ["wsgi.input"]
@@ -95,13 +107,13 @@ class ApplicationPartPut(ApplicationBase):
 
     def do_PUT(self, environ: types.WSGIEnviron, base_prefix: str, path: str,
                user: str, user_groups: set, request_info: dict) -> types.WSGIResponse:
+        access = Access(self._rights, user, user_groups, path)
+        if not access.check("w"):
+            return httputils.NOT_ALLOWED    # 401 without a login, else 403
         if schedule_collection_of(path):
             logger.info("PUT into %r refused: scheduling collections take no PUT", path)
             return self._webdav_error_response(client.FORBIDDEN, "D:resource-must-be-null",
                                                request_info)
-        access = Access(self._rights, user, user_groups, path)
-        if not access.check("w"):
-            return httputils.NOT_ALLOWED
         storage = self._storage
         assert isinstance(storage, Storage)
         with storage.acquire_lock("r", user):
@@ -110,8 +122,9 @@ class ApplicationPartPut(ApplicationBase):
             parent_tag = parent.tag if isinstance(parent, Collection) else None
         if path.endswith("/") or isinstance(target, radicale_storage.BaseCollection) \
                 or not parent_tag:
+            existing_tag = target.tag if isinstance(target, Collection) else ""
             return self._put_collection(environ, base_prefix, path, user, user_groups,
-                                        request_info)
+                                        request_info, existing_tag)
         if "w" not in access.parent_permissions:
             return httputils.NOT_ALLOWED
         try:
@@ -334,13 +347,20 @@ class ApplicationPartPut(ApplicationBase):
     # -- a PUT of a whole collection ------------------------------------------------
 
     def _put_collection(self, environ: types.WSGIEnviron, base_prefix: str, path: str,
-                        user: str, user_groups: set,
-                        request_info: dict) -> types.WSGIResponse:
+                        user: str, user_groups: set, request_info: dict,
+                        existing_tag: str) -> types.WSGIResponse:
         """Radicale's whole-collection PUT (its web interface's upload),
-        with the occurrence rows of the objects planned before its lock."""
+        with the occurrence rows of the objects planned before its lock. An
+        upload of the other kind onto a calendar or an address book is
+        refused (409): Radicale would turn the address book into a calendar
+        and its contacts would be gone."""
         error, text = request_checks.check_charset(environ, self._encoding)
         if error is not None:
             return error
+        if existing_tag and _kind_of_upload(text) not in ("", existing_tag):
+            logger.info("PUT %r refused: a %s upload onto a %s collection", path,
+                        _kind_of_upload(text), existing_tag)
+            return httputils.CONFLICT
         limits = request_limits.RequestLimits.of(self.configuration, self._max_resource_size)
         try:
             self._check(lambda: request_limits.check_properties(text, limits), path,

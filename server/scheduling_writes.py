@@ -40,6 +40,13 @@ def schedule_collection_of(path: str) -> str | None:
     return None
 
 
+def _is_home_or_box(path: str) -> bool:
+    """A principal's home (``/alice/``), inbox or outbox itself."""
+    parts = [p for p in path.strip("/").split("/") if p]
+    return len(parts) == 1 or (len(parts) == 2 and parts[1] in (principals.INBOX,
+                                                                 principals.OUTBOX))
+
+
 def human_tag(precondition: str) -> str:
     """``CALDAV:valid-organizer`` (RFC 6638's spelling) -> ``C:valid-organizer``
     (the prefix Radicale's error writer knows)."""
@@ -57,6 +64,10 @@ class ApplicationPartSchedulingWrites(ApplicationBase):
         """A move inside one's home schedules nothing (the object is the
         same; its Schedule-Tag moves with the row); a move into or out of a
         scheduling collection is refused like a PUT there."""
+        if not self._may_write(path, user, user_groups):
+            # Radicale answers refusals: 401 without a login, else 403.
+            return super().do_MOVE(environ, base_prefix, path,  # type: ignore[misc]
+                                   user, user_groups, request_info)
         destination = urlparse(environ.get("HTTP_DESTINATION", "")).path
         target = unquote(destination)[len(base_prefix):] if destination.startswith(
             base_prefix) else ""
@@ -64,12 +75,27 @@ class ApplicationPartSchedulingWrites(ApplicationBase):
             logger.info("MOVE %r -> %r refused: scheduling collections", path, target)
             return self._webdav_error_response(client.FORBIDDEN, "D:resource-must-be-null",
                                                request_info)
+        if schedule_collection_of(path) == "inbox" and len(path.strip("/").split("/")) > 2:
+            # An inbox holds iTIP messages (METHOD:REQUEST...), which a
+            # calendar may not hold (RFC 4791 §4.1); the invitation is in
+            # the calendar already (RFC 6638 §4.1 automatic processing).
+            logger.info("MOVE %r -> %r refused: an inbox message is no calendar object",
+                        path, target)
+            return self._webdav_error_response(
+                client.FORBIDDEN, "C:valid-calendar-object-resource", request_info)
         return super().do_MOVE(environ, base_prefix, path,  # type: ignore[misc]
                                user, user_groups, request_info)
 
     def do_DELETE(self, environ: types.WSGIEnviron, base_prefix: str, path: str,
                   user: str, user_groups: set, request_info: dict) -> types.WSGIResponse:
         delegate = super().do_DELETE  # type: ignore[misc]
+        if user and self._may_write(path, user, user_groups) and _is_home_or_box(path):
+            # The home holds the scheduling collections, which the server
+            # needs to deliver and answer free-busy (RFC 6638 §2.2-2.3):
+            # none of them is deleted by a client.
+            logger.info("DELETE %r refused: a home, inbox or outbox stays", path)
+            return self._webdav_error_response(client.FORBIDDEN, "D:need-privileges",
+                                               request_info)
         if path.endswith("/") or not user or schedule_collection_of(path) == "inbox" \
                 or not self._may_write(path, user, user_groups):
             # Deleting an inbox message schedules nothing (§2.2); refusals
