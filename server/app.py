@@ -135,4 +135,5 @@ class Application(ApplicationPartReport, ApplicationPartSchedulePropfind,
         except DefusedXmlException as exc:
             raise RuntimeError(f"XML with entity or DTD declarations is refused: {exc!r}") from exc
         request_checks.check_xml_depth(root, self.configuration.get("limits", "max_xml_depth"))
+        request_checks.check_webdav_body(environ.get("REQUEST_METHOD", ""), root)
         return root

@@ -83,6 +83,44 @@ def check_xml_depth(root: ET.Element | None, limit: int) -> None:
         stack.extend((child, depth + 1) for child in element)
 
 
+_DAV = "{DAV:}"
+_CALDAV = "{urn:ietf:params:xml:ns:caldav}"
+#: method -> (root elements allowed, the children each may hold), RFC 4918
+#: §14.20 (propfind), §14.19 (propertyupdate), RFC 5689 §5.1 (mkcol),
+#: RFC 4791 §9.1 (mkcalendar).
+_BODY_GRAMMAR: dict[str, tuple[str, frozenset[str]]] = {
+    "PROPFIND": (_DAV + "propfind", frozenset({_DAV + "prop", _DAV + "allprop",
+                                                _DAV + "propname", _DAV + "include"})),
+    "PROPPATCH": (_DAV + "propertyupdate", frozenset({_DAV + "set", _DAV + "remove"})),
+    "MKCOL": (_DAV + "mkcol", frozenset({_DAV + "set"})),
+    "MKCALENDAR": (_CALDAV + "mkcalendar", frozenset({_DAV + "set"})),
+}
+
+
+def check_webdav_body(method: str, root: ET.Element | None) -> None:
+    """Raise RuntimeError (Radicale answers it 400) for a body that is not the
+    method's element with the children its RFC allows; Radicale indexes into
+    it unchecked (``<D:propfind/>`` answered 500: its first child)."""
+    grammar = _BODY_GRAMMAR.get(method.upper())
+    if root is None or grammar is None:
+        return
+    tag, children = grammar
+    if root.tag != tag:
+        raise RuntimeError(f"a {method} body must be {tag}, not {root.tag}")
+    found = [child.tag for child in root]
+    if any(child not in children for child in found):
+        raise RuntimeError(f"{tag} may only hold {', '.join(sorted(children))}")
+    if method.upper() == "PROPFIND" and not set(found) & {_DAV + "prop", _DAV + "allprop",
+                                                            _DAV + "propname"}:
+        raise RuntimeError("a propfind holds prop, allprop or propname (RFC 4918 §14.20)")
+    if method.upper() == "PROPPATCH" and not found:
+        raise RuntimeError("a propertyupdate holds set or remove (RFC 4918 §14.19)")
+    for child in root:
+        if child.tag in (_DAV + "set", _DAV + "remove") and \
+                [c.tag for c in child] != [_DAV + "prop"]:
+            raise RuntimeError(f"{child.tag} holds one DAV:prop (RFC 4918 §14.26)")
+
+
 def lacks_component(text: str) -> bool:
     """True for a VCALENDAR holding no VEVENT, VTODO, VJOURNAL or VFREEBUSY."""
     unfolded = re.sub(r"\r?\n[ \t]", "", text)

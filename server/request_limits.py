@@ -18,13 +18,27 @@ for a 100 kB object, refuses what is over a limit before any parser runs:
 
 The size of the whole object is ``[server] max_resource_size`` (Radicale's
 key), checked before the body is even read (``put``).
+
+Dates of instances (DTSTART, DTEND, DUE, RECURRENCE-ID, RDATE, EXDATE)
+must lie between the years ``MIN_YEAR`` and ``MAX_YEAR``: CALDAV:min-date-time
+and max-date-time (RFC 4791 §5.2.6-5.2.7). At the ends of what Python's
+datetime holds, converting a time zone or widening a range by a duration
+overflows (an RDATE in the year 1 in Berlin answered 500).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from radicale import config as radicale_config
+
+#: The years instance dates may have (see the module docstring): far inside
+#: datetime's 1-9999, far outside any calendar's use (time-zone definitions
+#: start in 1601 or 1970).
+MIN_YEAR, MAX_YEAR = 1000, 8999
+_DATED = frozenset({"DTSTART", "DTEND", "DUE", "RECURRENCE-ID", "RDATE", "EXDATE"})
+_YEAR = re.compile(r"(?:^|[,/])\s*(\d{4})\d{4}")
 
 
 class LimitExceeded(Exception):
@@ -106,6 +120,8 @@ def check_text(text: str, limits: RequestLimits, carddav: bool = False) -> None:
                     f"{namespace}:max-instances",
                     f"more than {limits.max_overridden_instances} overridden instances in one "
                     "object ([limits] max_overridden_instances)")
+        elif name in _DATED:
+            _check_years(name, line, namespace)
         elif name == "ATTENDEE" and attendees:
             attendees[-1] += 1
             if attendees[-1] > limits.max_attendees_per_instance:
@@ -113,6 +129,20 @@ def check_text(text: str, limits: RequestLimits, carddav: bool = False) -> None:
                     f"{namespace}:max-attendees-per-instance",
                     f"more than {limits.max_attendees_per_instance} attendees in one component "
                     "([limits] max_attendees_per_instance)")
+
+
+def _check_years(name: str, line: str, namespace: str) -> None:
+    """The years of a dated property's values (a folded continuation is not
+    read: a date fits in the first line of any property)."""
+    value = line.split(":", 1)[1] if ":" in line else ""
+    for match in _YEAR.finditer(value):
+        year = int(match.group(1))
+        if year < MIN_YEAR:
+            raise LimitExceeded(f"{namespace}:min-date-time",
+                                f"{name} in the year {year}: dates start in {MIN_YEAR}")
+        if year > MAX_YEAR:
+            raise LimitExceeded(f"{namespace}:max-date-time",
+                                f"{name} in the year {year}: dates end in {MAX_YEAR}")
 
 
 def _too_long(limits: RequestLimits) -> str:
