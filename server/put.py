@@ -128,8 +128,9 @@ class ApplicationPartPut(ApplicationBase):
         if "w" not in access.parent_permissions:
             return httputils.NOT_ALLOWED
         try:
-            prepared = self._prepare(environ, path, user, access, parent_tag, request_info)
             with occurrence_index.planned_ahead():
+                prepared = self._prepare(environ, path, user, access, parent_tag,
+                                         request_info)
                 return self._write(environ, path, user, parent_tag, prepared, request_info)
         except _Refused as refused:
             return refused.response

@@ -264,3 +264,38 @@ def test_a_body_over_max_content_length_gets_413_before_it_is_sent(two_users):
         assert response.status == 413
     finally:
         connection.close()
+
+
+# -- the write lock holds no parsing ------------------------------------------------
+
+
+def test_a_put_parses_and_expands_nothing_while_it_holds_the_write_lock(two_users,
+                                                                        monkeypatch):
+    """Every parse (vobject's for Radicale, icalendar's for kalend) and every
+    expansion of a PUT's object happens before its write transaction; a
+    recording of each call says whether a write transaction was open."""
+    import radicale.item as radicale_item
+
+    from kalend.storage_plugin import occurrences, transaction
+
+    calls: list[tuple[str, bool]] = []
+
+    def recorded(name, original):
+        def call(*args, **kwargs):
+            active = transaction._current.get()
+            calls.append((name, active is not None and active.mode == "w"))
+            return original(*args, **kwargs)
+        return call
+
+    monkeypatch.setattr(radicale_item, "read_components",
+                        recorded("vobject parse", radicale_item.read_components))
+    monkeypatch.setattr(occurrences, "parse", recorded("icalendar parse", occurrences.parse))
+    monkeypatch.setattr(occurrences, "expand_for_storage",
+                        recorded("expansion", occurrences.expand_for_storage))
+    for href, uid in (("weekly.ics", "weekly-1"), ("existing.ics", "existing-1")):
+        body = calendar(vevent(uid, "RRULE:FREQ=WEEKLY;COUNT=30"))
+        response = two_users.request("PUT", f"/alice/cal/{href}", user="alice", body=body,
+                                     headers=TEXT_CALENDAR)
+        assert response.status_code in (201, 204), response.text
+    assert {name for name, _ in calls} == {"vobject parse", "icalendar parse", "expansion"}
+    assert [name for name, locked in calls if locked] == []
