@@ -117,8 +117,9 @@ from kalend.scheduling.participants import (
     first_organizer,
     partstat,
 )
-from kalend.storage_plugin import principals, seen_messages
+from kalend.storage_plugin import object_limits, principals, recurrence_rules, seen_messages
 from kalend.storage_plugin.engine import DatabaseUnavailableError
+from kalend.storage_plugin.expansion_budget import InstanceLimitError
 from kalend.storage_plugin.transaction import lock_scope, transaction
 
 logger = logging.getLogger("kalend.imip.inbound")
@@ -231,6 +232,7 @@ def _apply(storage, incoming: IncomingImip) -> InboundResult:
     if not kinds & set(SCHEDULED):
         return _ignored(f"iMIP {incoming.method} from {_bare(incoming.from_address)} "
                         f"ignored: {', '.join(sorted(kinds))} by e-mail is not processed")
+    _check_limits(storage, incoming)
     obj = _read(incoming)
     with transaction(storage.engine, "r") as connection:
         scopes = _lock_scopes(connection,
@@ -255,6 +257,21 @@ def _delivery_key(incoming: IncomingImip) -> str | None:
     if not incoming.message_id:
         return None
     return seen_messages.message_key(incoming.message_id, incoming.recipients)
+
+
+def _check_limits(storage, incoming: IncomingImip) -> None:
+    """The limits a PUT is held to (components, overridden instances,
+    attendees, property length, dates, recurrence rules), before the
+    message is parsed: mail from outside is no more trusted than a client."""
+    limits = object_limits.RequestLimits.of(storage.configuration,
+                                            len(incoming.itip_text.encode("utf-8")))
+    try:
+        object_limits.check_text(incoming.itip_text, limits)
+        recurrence_rules.check_text(incoming.itip_text)
+    except object_limits.LimitExceeded as error:
+        raise _Refused(error.reason) from error
+    except recurrence_rules.RecurrenceRuleRefused as error:
+        raise _Refused(error.reason) from error
 
 
 def _read(incoming: IncomingImip) -> CalendarObject:
@@ -332,6 +349,8 @@ def _deliver(storage, principal: str, message: ItipMessage) -> None:
         Deliverer(storage, principal).deliver_inbound(principal, message)
     except (ValueError, VObjectError) as error:  # SchedulingError is a ValueError
         raise _Refused(f"the message cannot be applied: {error}") from error
+    except InstanceLimitError as error:
+        raise _Refused(f"the event has too many instances: {error}") from error
 
 
 def _filed(organizer_copy: str, message_text: str) -> FiledReply:

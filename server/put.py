@@ -8,7 +8,7 @@ the least work, and nothing a client sends can make it long (issue 15):
    max_resource_size`` is refused with 403 CALDAV:max-resource-size (RFC 4791
    §5.3.2.1), one over ``max_content_length`` already got 413 from Radicale;
 2. before it is parsed: its charset, that it holds a component (§4.1), and
-   the ``[limits]`` a line scan can check (``request_limits``);
+   the ``[limits]`` a line scan can check (``object_limits``);
 3. before the write transaction, in the request's read snapshot: Radicale's
    parse and checks (``radicale.app.put.prepare``), the recurrence rules
    (``recurrence_rules``), the occurrence index rows (``plan_ahead``), and the
@@ -39,10 +39,10 @@ from radicale.app.base import Access, ApplicationBase
 from radicale.app.put import prepare as radicale_prepare
 
 from kalend.scheduling import itip
-from kalend.server import request_checks, request_limits
+from kalend.server import request_checks
 from kalend.server.implicit import ImplicitScheduler, ScheduleTagMismatchError
 from kalend.server.scheduling_writes import human_tag, schedule_collection_of
-from kalend.storage_plugin import Storage, occurrence_index, recurrence_rules
+from kalend.storage_plugin import Storage, object_limits, occurrence_index, recurrence_rules
 from kalend.storage_plugin import occurrences as occ
 from kalend.storage_plugin.collection import Collection
 from kalend.storage_plugin.transaction import lock_scope, transaction
@@ -142,12 +142,12 @@ class ApplicationPartPut(ApplicationBase):
 
     def _prepare(self, environ: types.WSGIEnviron, path: str, user: str, access: Access,
                  tag: str, request_info: dict) -> PreparedPut:
-        limits = request_limits.RequestLimits.of(self.configuration, self._max_resource_size)
+        limits = object_limits.RequestLimits.of(self.configuration, self._max_resource_size)
         text = self._read_body(environ, path, limits, request_info)
         if tag == "VCALENDAR" and request_checks.lacks_component(text):
             raise _Refused(self._webdav_error_response(
                 client.BAD_REQUEST, "C:valid-calendar-object-resource", request_info))
-        self._check(lambda: request_limits.check_text(text, limits, tag == "VADDRESSBOOK"),
+        self._check(lambda: object_limits.check_text(text, limits, tag == "VADDRESSBOOK"),
                     path, request_info)
         if tag == "VCALENDAR":
             self._check_rules(text, path, request_info)
@@ -174,7 +174,7 @@ class ApplicationPartPut(ApplicationBase):
         return PreparedPut(item, sent, scheduler, basis, access, tag)
 
     def _read_body(self, environ: types.WSGIEnviron, path: str,
-                   limits: request_limits.RequestLimits, request_info: dict) -> str:
+                   limits: object_limits.RequestLimits, request_info: dict) -> str:
         """The decoded body. One announced over ``max_resource_size`` is
         read and dropped unparsed, then refused (RFC 4791 §5.3.2.1): reading
         costs milliseconds, and a client that is answered before it has sent
@@ -215,7 +215,7 @@ class ApplicationPartPut(ApplicationBase):
     def _check(self, check, path: str, request_info: dict) -> None:
         try:
             check()
-        except request_limits.LimitExceeded as exc:
+        except object_limits.LimitExceeded as exc:
             logger.info("PUT %r refused: %s", path, exc.reason)
             request_info["status"] = client.FORBIDDEN
             raise _Refused(self._webdav_error_response(client.FORBIDDEN, exc.precondition,
@@ -362,9 +362,9 @@ class ApplicationPartPut(ApplicationBase):
             logger.info("PUT %r refused: a %s upload onto a %s collection", path,
                         _kind_of_upload(text), existing_tag)
             return httputils.CONFLICT
-        limits = request_limits.RequestLimits.of(self.configuration, self._max_resource_size)
+        limits = object_limits.RequestLimits.of(self.configuration, self._max_resource_size)
         try:
-            self._check(lambda: request_limits.check_properties(text, limits), path,
+            self._check(lambda: object_limits.check_properties(text, limits), path,
                         request_info)
             with occurrence_index.planned_ahead():
                 self._plan_collection(text, path, Access(self._rights, user, user_groups, path),

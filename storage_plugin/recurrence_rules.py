@@ -53,9 +53,11 @@ _BY_PARTS = ("BYSECOND", "BYMINUTE", "BYHOUR", "BYDAY", "BYMONTHDAY", "BYYEARDAY
 _MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
-class RecurrenceRuleRefused(Exception):
+class RecurrenceRuleRefused(ValueError):
     """A rule that is refused before expansion; ``reason`` says why, for the
-    client and the log, naming the rule part."""
+    client and the log, naming the rule part. A ValueError, as any other
+    unreadable calendar data is for the writers that do not name it (an
+    iMIP message is refused with it)."""
 
     precondition = VALID_CALENDAR_DATA
 

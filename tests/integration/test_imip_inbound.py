@@ -689,3 +689,42 @@ def test_remembered_message_ids_are_forgotten_after_the_retention(meeting, serve
     again = kalend_receive(server_config, eml("google-reply-accepted.eml"), address)
     assert again.returncode == EX_OK, again.stderr
     before.assert_unchanged(meeting)
+
+
+# -- hostile invitations from outside (issue 15: bounded work) -----------------------
+
+
+def outside_request_with(change) -> bytes:
+    """Google's invitation from outside with its calendar part changed by
+    ``change`` (text in, text out)."""
+    import email
+    from email import policy as email_policy
+
+    message = email.message_from_bytes(eml("google-request-from-outside-organizer.eml"),
+                                       policy=email_policy.default)
+    for part in message.walk():
+        if part.get_content_type() == "text/calendar":
+            text = change(part.get_content())
+            part.set_content(text, subtype="calendar", params={"method": "REQUEST"},
+                             cte="base64")
+    return message.as_bytes()
+
+
+@pytest.mark.parametrize(("change", "reason"), [
+    pytest.param(lambda text: text.replace("UID:", "RRULE:FREQ=SECONDLY\r\nUID:", 1),
+                 "too many instances", id="endless-secondly-rule"),
+    pytest.param(lambda text: text.replace("UID:", "RRULE:FREQ=DAILY;INTERVAL=0\r\nUID:", 1),
+                 "INTERVAL=0", id="interval-0"),
+    pytest.param(lambda text: text.replace(
+        "UID:", "".join(f"ATTENDEE:mailto:guest{i}@elsewhere.example\r\n"
+                        for i in range(1001)) + "UID:", 1),
+        "more than 1000 attendees", id="1001-attendees"),
+    pytest.param(lambda text: text.replace("UID:", "RDATE:00010101T000000Z\r\nUID:", 1),
+                 "year 1", id="year-1"),
+])
+def test_hostile_invitation_from_outside_is_refused_and_changes_nothing(team, server_config,
+                                                                         change, reason):
+    before = database_dump(team)
+    result = kalend_receive(server_config, outside_request_with(change), "bob@kalend.test")
+    assert_refused(result, reason)
+    assert database_dump(team) == before

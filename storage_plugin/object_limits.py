@@ -1,4 +1,5 @@
-"""The ``[limits]`` a request body is held to before it is parsed.
+"""The ``[limits]`` a calendar object or contact is held to before it is parsed:
+the body of a PUT, the iCalendar of an iMIP message.
 
 Parsing costs time in proportion to what a body holds, and some shapes cost
 far more than their size suggests (measured through kalend's PUT before
@@ -17,7 +18,8 @@ for a 100 kB object, refuses what is over a limit before any parser runs:
   ``max_property_length`` characters.
 
 The size of the whole object is ``[server] max_resource_size`` (Radicale's
-key), checked before the body is even read (``put``).
+key), checked before a PUT's body is even read (``kalend.server.put``);
+for mail, ``[imip] max_message_size`` bounds it.
 
 Dates of instances (DTSTART, DTEND, DUE, RECURRENCE-ID, RDATE, EXDATE)
 must lie between the years ``MIN_YEAR`` and ``MAX_YEAR``: CALDAV:min-date-time
