@@ -182,6 +182,7 @@ def cmd_maintain(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     from kalend.server.calendar_import import import_objects, split_objects
     from kalend.storage_plugin import Storage
+    from kalend.storage_plugin.expansion_budget import InstanceLimitError
 
     storage = Storage(_load(args))
 
@@ -201,7 +202,9 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     try:
         report = import_objects(storage, args.target, objects(), args.name or "")
-    except ValueError as exc:
+    except (ValueError, InstanceLimitError) as exc:
+        # A rule refused (recurrence_rules) or too costly to expand: the
+        # batch it was in is not stored.
         raise CommandError(str(exc)) from exc
     print(f"kalend: imported into {args.target.strip('/')}: {report.created} new, "
           f"{report.replaced} replaced")
