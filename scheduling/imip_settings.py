@@ -17,6 +17,7 @@ from typing import Any
 from radicale import config as radicale_config
 
 from kalend.scheduling.imip_compose import ImipIdentity
+from kalend.storage_plugin.settings import positive_seconds
 
 SECURITY_MODES = ("none", "starttls", "tls")
 
@@ -26,13 +27,6 @@ def _security(value: str) -> str:
     if value not in SECURITY_MODES:
         raise ValueError(f"must be one of {', '.join(SECURITY_MODES)}")
     return value
-
-
-def _seconds(value: str) -> float:
-    number = float(value)
-    if number <= 0:
-        raise ValueError("must be a number of seconds above 0")
-    return number
 
 
 SMTP_OPTIONS: OrderedDict[str, dict[str, Any]] = OrderedDict([
@@ -63,7 +57,7 @@ SMTP_OPTIONS: OrderedDict[str, dict[str, Any]] = OrderedDict([
         "value": "30",
         "help": "seconds to wait for the SMTP server at each step before the "
                 "attempt counts as a temporary failure",
-        "type": _seconds}),
+        "type": positive_seconds}),
 ])
 
 IMIP_OPTIONS: OrderedDict[str, dict[str, Any]] = OrderedDict([
@@ -93,15 +87,15 @@ IMIP_OPTIONS: OrderedDict[str, dict[str, Any]] = OrderedDict([
         "value": "60",
         "help": "seconds before the first retry; each further retry waits about "
                 "twice as long (with jitter), at most max_retry_delay",
-        "type": _seconds}),
+        "type": positive_seconds}),
     ("max_retry_delay", {
         "value": "21600",
         "help": "longest wait between two attempts, in seconds",
-        "type": _seconds}),
+        "type": positive_seconds}),
     ("poll_interval", {
         "value": "5",
         "help": "seconds between two looks at the outbox by the worker",
-        "type": _seconds}),
+        "type": positive_seconds}),
     ("max_message_size", {
         "value": "1048576",
         "help": "largest incoming iMIP message in bytes; bigger ones are refused",

@@ -102,6 +102,7 @@ def _describe_type(type_: Any) -> str:
     names = {
         "positive_int": "a whole number of 0 or more",
         "positive_float": "a number of 0 or more",
+        "positive_seconds": "a number of seconds above 0",
         "bool": "true or false",
         "int": "a whole number",
         "filepath": "a file path",

@@ -75,7 +75,8 @@ STORAGE_OPTIONS: OrderedDict[str, dict[str, Any]] = OrderedDict([
 ])
 
 
-def _seconds(value: str) -> float:
+def positive_seconds(value: str) -> float:
+    """The type of a configuration key that is a duration in seconds."""
     number = float(value)
     if number <= 0:
         raise ValueError("must be a number of seconds above 0")
@@ -92,13 +93,13 @@ LIMIT_OPTIONS: OrderedDict[str, dict[str, Any]] = OrderedDict([
                 "503 with Retry-After, its changes undone; also the longest a "
                 "PostgreSQL statement may run. Fits an invitation to 1,000 local "
                 "attendees, which takes about 100 ms per attendee today",
-        "type": _seconds}),
+        "type": positive_seconds}),
     ("lock_wait", {
         "value": "30",
         "help": "seconds a write waits for another write of the same calendar "
                 "(PostgreSQL lock_timeout, SQLite busy timeout) before it is "
                 "answered 503 with Retry-After",
-        "type": _seconds}),
+        "type": positive_seconds}),
     ("retry_after", {
         "value": "5",
         "help": "seconds a 503 answer (database unreachable, deadline or lock "
