@@ -212,7 +212,7 @@ def _recurrence_id(instance: icalendar.cal.Component, recurring: bool) -> str | 
 
 def _this_and_future_shift(instance: icalendar.cal.Component) -> dt.timedelta | None:
     """How far a RANGE=THISANDFUTURE override moved its instances, read from
-    the ``kalend_shift`` attribute ``mark_this_and_future`` puts on the
+    the ``kalend_shift`` attribute ``mark_instance`` puts on the
     RECURRENCE-ID of every instance it governs."""
     prop = instance.get("RECURRENCE-ID")
     if prop is None or str(prop.params.get("RANGE", "")).upper() != "THISANDFUTURE":
@@ -269,15 +269,6 @@ def mark_instance(instance: icalendar.cal.Component,
             prop.kalend_shift = shift
             instance["RECURRENCE-ID"] = prop
     return instance
-
-
-def mark_this_and_future(calendar: icalendar.Calendar,
-                         instances: Iterable[icalendar.cal.Component]
-                         ) -> Iterator[icalendar.cal.Component]:
-    """``mark_instance`` for each of ``instances``, as they come."""
-    shifts = this_and_future_shifts(calendar)
-    for instance in instances:
-        yield mark_instance(instance, shifts)
 
 
 def todo_overlaps(todo: icalendar.cal.Component, start: int, end: int,
