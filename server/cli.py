@@ -39,19 +39,22 @@ def _load(args: argparse.Namespace) -> radicale_config.Configuration:
     return kalend_config.load(args.config)
 
 
-def _bind_addresses(args: argparse.Namespace,
-                    configuration: radicale_config.Configuration
-                    ) -> list[tuple[str, int]]:
-    """[server] hosts, or the one address --host/--port name (port 0 picks a
+def _bind_address(args: argparse.Namespace,
+                  configuration: radicale_config.Configuration) -> tuple[str, int]:
+    """[server] hosts, or the address --host/--port name (port 0 picks a
     free port, which Radicale's own option parser would refuse)."""
     hosts: list[tuple[str, int]] = list(configuration.get("server", "hosts"))
     if args.host is None and args.port is None:
-        return hosts
+        if len(hosts) != 1:
+            raise kalend_config.ConfigError(
+                "[server] hosts lists several addresses: kalend listens on one; use "
+                "[::]:5232 for every IPv4 and IPv6 address, or one address per kalend serve")
+        return hosts[0]
     host = args.host if args.host is not None else hosts[0][0]
     port = args.port if args.port is not None else hosts[0][1]
     if not 0 <= port <= 65535:
         raise CommandError(f"--port {port} is not a port number (0-65535)")
-    return [(host, port)]
+    return host, port
 
 
 def _engine(configuration: radicale_config.Configuration):
@@ -65,10 +68,12 @@ def _engine(configuration: radicale_config.Configuration):
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from kalend.server.http import prepare_data_folder, serve
+    from kalend.server.http import check_front, prepare_data_folder, serve
 
     configuration = _load(args)
     _configure_logging(configuration.get("logging", "level"))
+    address = _bind_address(args, configuration)
+    check_front(configuration)
     folder = prepare_data_folder(configuration)
     htpasswd = configuration.get("auth", "htpasswd_filename")
     for option in kalend_config.ignored_options(args.config):
@@ -79,15 +84,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"kalend: database {masked_url(url)}", flush=True)
     if not users.read_logins(htpasswd) and configuration.get("auth", "type") == "htpasswd":
         print("kalend: no users yet; add one with `kalend user add NAME`", flush=True)
-
-    def ready(urls: list[str]) -> None:
-        for address in urls:
-            print(f"kalend: listening on {address} (Ctrl-C stops)", flush=True)
-
-    # A broken [smtp]/[imip] value stops start-up here, naming the option.
+    # A broken [smtp]/[imip] value, or a database at an older schema, stops
+    # start-up here, before any worker starts.
     smtp_settings(configuration)
     imip_settings(configuration)
-    serve(configuration, _bind_addresses(args, configuration), on_ready=ready)
+    _engine(configuration).dispose()
+
+    def ready(address_url: str) -> None:
+        print(f"kalend: listening on {address_url} (Ctrl-C stops)", flush=True)
+
+    # The worker processes read the file again; the data folder is passed
+    # as found here so that a relative one means the same to them.
+    overrides = {"storage": {"data_folder": folder},
+                 "auth": {"htpasswd_filename": htpasswd}}
+    serve(configuration, address, args.config, overrides, on_ready=ready)
     print("kalend: stopped", flush=True)
     return 0
 

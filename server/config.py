@@ -44,6 +44,50 @@ _KALEND_DEFAULTS: Mapping[str, Mapping[str, str]] = {
     "server": {"delay_on_error": "0"},
 }
 
+def whole_number_from_1(value: str) -> int:
+    """The type of a count that cannot be 0 (worker processes)."""
+    number = int(value)
+    if number < 1:
+        raise ValueError("must be 1 or more")
+    return number
+
+
+#: [server] keys kalend adds for its HTTP front (server/http.py, server/front.py).
+SERVER_OPTIONS: Mapping[str, Mapping[str, Any]] = {
+    "workers": {
+        "value": "1",
+        "help": "worker processes serving requests, each with max_connections request "
+                "threads; more than 1 pays off on PostgreSQL (SQLite has one writer at "
+                "a time). The background jobs (iMIP sending, maintenance) run once, in "
+                "the process that supervises the workers",
+        "type": whole_number_from_1},
+    "backlog": {
+        "value": "1024",
+        "help": "connections the operating system holds for each worker while they "
+                "wait to be accepted; a burst of new clients waits there instead of "
+                "being reset",
+        "type": radicale_config.positive_int},
+}
+
+#: Radicale [server] keys whose meaning kalend's front sets more precisely.
+_SERVER_HELP: Mapping[str, str] = {
+    "max_connections": "requests each worker process handles at once (its request "
+                       "threads); further requests are read whole and wait without "
+                       "holding a thread, and open or kept-alive connections hold none",
+    "timeout": "seconds a client has to send a request's headers (at most 60), and "
+               "again its body; a slower client gets 408 and the connection closes",
+    "type": "must stay builtin: kalend serves with granian (see server/http.py); "
+            "Radicale's hypercorn choice is refused",
+    "protocol": "must stay empty: kalend accepts TLS 1.2 and 1.3 and cannot be "
+                "narrowed by an Apache SSLProtocol string",
+    "ciphersuite": "must stay empty: kalend's TLS (rustls, through granian) chooses "
+                   "its own cipher suites",
+    "hosts": "the one address and port to listen on (e.g. 127.0.0.1:5232, or "
+             "[::]:5232 for every IPv4 and IPv6 address)",
+    "ssl": "serve HTTPS with certificate and key (a PKCS#8 or RSA PEM key); with "
+           "certificate_authority, clients must show a certificate it signed",
+}
+
 #: Radicale's file-system storage options: accepted so that a Radicale user's
 #: file loads, but they have no effect on SQL storage.
 IGNORED_STORAGE_OPTIONS = (
@@ -69,6 +113,10 @@ def schema() -> radicale_config.types.CONFIG_SCHEMA:
     for section, options in IMIP_SECTIONS.items():
         merged[section] = {option: dict(entry) for option, entry in options.items()}
     merged["limits"] = {option: dict(entry) for option, entry in LIMIT_OPTIONS.items()}
+    for option, entry in SERVER_OPTIONS.items():
+        merged["server"][option] = dict(entry)
+    for option, help_text in _SERVER_HELP.items():
+        merged["server"][option]["help"] = help_text
     return merged
 
 
@@ -103,6 +151,7 @@ def _describe_type(type_: Any) -> str:
         "positive_int": "a whole number of 0 or more",
         "positive_float": "a number of 0 or more",
         "positive_seconds": "a number of seconds above 0",
+        "whole_number_from_1": "a whole number of 1 or more",
         "bool": "true or false",
         "int": "a whole number",
         "filepath": "a file path",
@@ -205,6 +254,7 @@ def render_defaults() -> str:
     kalend_keys |= {(s, o) for s, opts in _KALEND_DEFAULTS.items() for o in opts}
     kalend_keys |= {(s, o) for s, opts in IMIP_SECTIONS.items() for o in opts}
     kalend_keys |= {("limits", o) for o in LIMIT_OPTIONS}
+    kalend_keys |= {("server", o) for o in SERVER_OPTIONS}
     section_seen = None
     for section, option, entry in iter_options(config_schema):
         if section != section_seen:

@@ -138,20 +138,23 @@ class KalendServer:
     # -- lifecycle ---------------------------------------------------------
 
     def start_in_thread(self) -> KalendServer:
-        from kalend.server.http import serve
+        """kalend's front and granian's HTTP parser on a thread of this
+        process (``serve_in_process``): what ``kalend serve`` runs in each
+        worker, without starting processes for every test."""
+        from kalend.server.http import serve_in_process
 
         configuration = kalend_config.load(self.config_path)
         ready = threading.Event()
         urls: list[str] = []
 
-        def on_ready(addresses: list[str]) -> None:
-            urls.extend(addresses)
+        def on_ready(address: str) -> None:
+            urls.append(address)
             ready.set()
 
         self._stop = threading.Event()
         self._thread = threading.Thread(
-            target=serve, args=(configuration, [("127.0.0.1", 0)]),
-            kwargs={"on_ready": on_ready, "stop": self._stop}, daemon=True)
+            target=serve_in_process, args=(configuration, ("127.0.0.1", 0), self._stop),
+            kwargs={"on_ready": on_ready}, daemon=True)
         self._thread.start()
         deadline = time.monotonic() + 30
         while not ready.wait(0.05):

@@ -464,6 +464,45 @@ def test_serve_with_config_prints_masked_database_and_stops_on_sigterm(
     assert "stopped" in output
 
 
+def test_a_request_in_flight_at_sigterm_finishes_and_is_kept(tmp_path):
+    """Stopping lets a request the application is working on finish and
+    commit: the client gets its answer and the rows are there."""
+    workdir = tmp_path / "fresh"
+    workdir.mkdir()
+    assert kalend_cli("user", "add", "bob", "--password", "pw", cwd=str(workdir)).returncode == 0
+    events = "".join(f"BEGIN:VEVENT\r\nUID:e{n}\r\nDTSTAMP:20260101T000000Z\r\n"
+                     f"DTSTART:20260302T090000Z\r\nSUMMARY:Event {n}\r\nEND:VEVENT\r\n"
+                     for n in range(2000))
+    upload = f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\n{events}END:VCALENDAR\r\n"
+    process, lines, url = _start(["serve", "--host", "127.0.0.1", "--port", "0"], str(workdir))
+    answers: list[object] = []
+
+    def put() -> None:
+        try:
+            answers.append(requests.put(url + "bob/big/", data=upload.encode(),
+                                        auth=("bob", "pw"), timeout=300,
+                                        headers={"Content-Type": "text/calendar"}).status_code)
+        except requests.RequestException as error:
+            answers.append(repr(error))
+
+    client = threading.Thread(target=put)
+    client.start()
+    assert process.stdout is not None
+    for line in process.stdout:              # Radicale logs the request as it begins
+        lines.append(line)
+        if "PUT request for '/bob/big/'" in line:
+            break
+    code, output = _stop(process, signal.SIGTERM, lines)
+    client.join(300)
+    rows = _rows("sqlite:///" + str(workdir / "kalend-data" / "kalend.sqlite3"),
+                 "SELECT COUNT(*) FROM item WHERE href LIKE 'e%'")
+
+    assert answers == [201], output
+    assert rows == [(2000,)]
+    assert code == 0, output
+    assert "finishing requests in flight" in output
+
+
 # -- import ---------------------------------------------------------------------------
 
 
