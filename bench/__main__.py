@@ -23,7 +23,7 @@ from typing import Any
 
 import psutil
 
-from bench import measure, report, servers
+from bench import fronts, measure, report, servers
 from bench import workload as wl
 
 _T0 = time.monotonic()
@@ -58,6 +58,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="load kalend by parallel PUTs (4 clients, default), by one "
                         "whole-collection PUT per calendar, or with `kalend import` "
                         "(the bulk path; use it for 100k)")
+    p.add_argument("--front", choices=fronts.FRONTS, default="granian",
+                   help="the HTTP front kalend is served with (bench/fronts.py): "
+                        "granian is kalend serve; the others are the candidates "
+                        "issue 15 compared it with")
     args = p.parse_args(argv)
     quick = args.quick
     defaults = {"reps": 3 if quick else 7, "warmup": 1,
@@ -111,9 +115,10 @@ def _make_targets(args: argparse.Namespace, root: Path) -> list[servers.Server]:
         folder = root / name
         folder.mkdir(parents=True, exist_ok=True)
         if name == "kalend-sqlite":
-            made.append(servers.KalendServer(folder, "sqlite", args.load_mode))
+            made.append(servers.KalendServer(folder, "sqlite", args.load_mode, args.front))
         elif name == "kalend-postgresql":
-            made.append(servers.KalendServer(folder, "postgresql", args.load_mode))
+            made.append(servers.KalendServer(folder, "postgresql", args.load_mode,
+                                             args.front))
         elif name == "radicale":
             made.append(servers.RadicaleServer(folder))
         else:

@@ -199,9 +199,12 @@ class Server:
 class KalendServer(Server):
     """kalend (this checkout's venv) on SQLite or on a fresh PostgreSQL database."""
 
-    def __init__(self, root: Path, backend: str, load_mode: str = "collection") -> None:
+    def __init__(self, root: Path, backend: str, load_mode: str = "collection",
+                 front: str = "granian") -> None:
         super().__init__(root)
         self.backend = backend
+        #: The HTTP front (bench/fronts.py); "granian" is ``kalend serve``.
+        self.front = front
         self.name = f"kalend-{backend}"
         self.label = f"kalend {'SQLite' if backend == 'sqlite' else 'PostgreSQL'}"
         self.load_mode = load_mode
@@ -258,6 +261,9 @@ class KalendServer(Server):
                          "--email", f"{user}@{wl.DOMAIN}")
 
     def command(self) -> list[str]:
+        if self.front != "granian":
+            return [sys.executable, str(BENCH_DIR / "fronts.py"), self.front, "--config",
+                    str(self.config), "--host", "127.0.0.1", "--port", str(self.port)]
         return [str(self.kalend), "serve", "--config", str(self.config),
                 "--host", "127.0.0.1", "--port", str(self.port)]
 
@@ -295,7 +301,7 @@ class KalendServer(Server):
 
     def describe(self) -> dict[str, str]:
         return {**super().describe(), "database": self.database_name,
-                "load_mode": self.load_mode}
+                "load_mode": self.load_mode, "front": self.front}
 
 
 _MKCALENDAR_BODY = (
