@@ -1,30 +1,29 @@
 """The HTTP server of ``kalend serve``: granian, in front of ``server/front``.
 
-Why granian. The candidates were measured against what issue 15 asks of the
-front (bench/README.md, "The HTTP front", has the numbers):
+Why granian (README, "The HTTP front"; the measurements are in
+bench/results/2026-12-07-fronts.md):
 
 * granian parses HTTP in Rust (hyper) on an event loop, with a deadline on
   the request headers; a connection costs no Python thread until its
   request is complete (with ``front``, which reads the body on the loop).
   It has process workers as well as threads, TLS with client certificates,
   a listen backlog of its own choosing, keep-alive and chunked bodies.
-* gunicorn's threaded worker reads the request headers in the request
-  thread, blocking, with no deadline: clients sending half a header hold
-  every thread (its documentation asks for a buffering proxy in front).
+* gunicorn's threaded worker and cheroot give a request thread to a
+  connection before its request has arrived: clients sending half a header
+  held every thread (gunicorn's documentation asks for a buffering proxy).
 * waitress buffers whole requests, as kalend wants, but has neither worker
-  processes nor TLS; cheroot reads requests in its worker threads and has
-  no worker processes.
+  processes nor TLS.
 
-Two ways to run it:
+Two ways to run it, chosen by ``[server] workers``:
 
-* ``serve`` (``kalend serve``): granian's process workers (``[server]
-  workers``, each with ``[server] max_connections`` request threads); this
-  process supervises them and runs the background jobs (iMIP sending,
-  maintenance) once, however many workers serve requests;
-* ``serve_in_process``: granian's embedded server on an event loop of the
-  calling thread, for a program that embeds kalend (the test suite starts
-  hundreds of servers this way: the same front and HTTP parser, without a
-  process start each time).
+* one (the default): ``serve_in_process``, granian's embedded server on an
+  event loop of the calling thread, with the background jobs (iMIP
+  sending, maintenance) as threads of the same process. The test suite
+  starts its servers this way too: the same front and HTTP parser, without
+  a process start each time;
+* more: granian's worker processes, each with the front and ``[server]
+  max_connections`` request threads; this process supervises them and runs
+  the background jobs once, however many workers serve requests.
 """
 
 from __future__ import annotations
@@ -88,6 +87,10 @@ def check_front(configuration: radicale_config.Configuration) -> None:
     def refuse(message: str) -> None:
         raise kalend_config.ConfigError(f"[server] {message}")
 
+    if configuration.get("server", "timeout") <= 0:
+        refuse("timeout = 0 would let a client hold a connection for ever; set the "
+               "seconds a client has to send a request (default 30, at most 60 for the "
+               "headers)")
     if configuration.get("server", "type") != "builtin":
         refuse(f"type = {configuration.get('server', 'type')}: kalend serves with granian; "
                "remove the line (or set it to builtin)")

@@ -194,6 +194,7 @@ def test_certificate_authority_asks_clients_for_a_certificate(tmp_path, authorit
     ({"ciphersuite": "HIGH"}, "ciphersuite"),
     ({"type": "hypercorn"}, "type"),
     ({"workers": "0"}, "workers"),
+    ({"timeout": "0"}, "timeout"),
     ({"hosts": "127.0.0.1:5232, [::1]:5232"}, "hosts"),
 ])
 def test_server_options_kalend_cannot_honour_stop_start_up(tmp_path, options, named):
