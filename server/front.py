@@ -92,14 +92,12 @@ class Front:
         except _Refused as refused:
             _send_refusal(protocol, refused)
             return
-        environ = wsgi_environ(scope, body, self._limits.multiprocess)
-        loop = asyncio.get_running_loop()
         # A fresh context per request: the storage's context variables (the
         # transaction, the deadline) never pass from one request to the next
         # through a pooled thread.
-        status, headers, answer = await loop.run_in_executor(
-            self._threads, contextvars.Context().run, _call_application,
-            self._application, environ)
+        status, headers, answer = await asyncio.get_running_loop().run_in_executor(
+            self._threads, contextvars.Context().run, _run, self._application,
+            scope, body, self._limits.multiprocess)
         protocol.response_bytes(status, headers, answer)
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -120,17 +118,13 @@ class Front:
             raise _Refused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
                            f"the body of {announced} bytes is over [server] "
                            f"max_content_length ({limit} bytes)")
-        parts: list[bytes] = []
-        size = 0
         try:
             async with asyncio.timeout(self._limits.body_timeout):
-                async for part in protocol:
-                    size += len(part)
-                    if limit and size > limit:
-                        raise _Refused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                                       "the body is over [server] max_content_length "
-                                       f"({limit} bytes)")
-                    parts.append(part)
+                if not chunked:
+                    # Content-Length is within the limit: granian reads
+                    # exactly that much, in one await.
+                    return await protocol()
+                return await _read_chunks(protocol, limit)
         except TimeoutError:
             raise _Refused(HTTPStatus.REQUEST_TIMEOUT,
                            f"the body did not arrive within [server] timeout "
@@ -138,13 +132,32 @@ class Front:
         except RuntimeError as error:       # granian: the client went away mid-body
             raise _Refused(HTTPStatus.BAD_REQUEST, f"the body was cut short ({error})"
                            ) from None
-        return b"".join(parts)
 
     def close(self) -> None:
         """Let the requests in flight finish; take no more."""
         if not self._closed:
             self._closed = True
             self._threads.shutdown(wait=True)
+
+
+async def _read_chunks(protocol: Any, limit: int) -> bytes:
+    """A chunked body, refused as soon as it passes ``limit`` bytes."""
+    parts: list[bytes] = []
+    size = 0
+    async for part in protocol:
+        size += len(part)
+        if limit and size > limit:
+            raise _Refused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                           f"the body is over [server] max_content_length ({limit} bytes)")
+        parts.append(part)
+    return b"".join(parts)
+
+
+def _run(application: WSGIApplication, scope: Any, body: bytes, multiprocess: bool
+         ) -> tuple[int, list[tuple[str, str]], bytes]:
+    """The request's answer, in a request thread (the environ is built there
+    too: the event loop thread is every connection's, keep its turns short)."""
+    return _call_application(application, wsgi_environ(scope, body, multiprocess))
 
 
 def _call_application(application: WSGIApplication, environ: dict[str, Any]
