@@ -233,6 +233,30 @@ def test_a_chunked_body_is_stored_and_the_connection_kept(kept):
     assert kept.rows("SELECT uid FROM item WHERE href = 'kept-1.ics'") == [("kept-1",)]
 
 
+def test_head_announces_the_length_of_get_and_sends_no_body(kept):
+    assert kept.request("PUT", "/alice/calendar/kept-1.ics", user="alice", body=EVENT,
+                        headers={"Content-Type": "text/calendar"}).status_code == 201
+    with socket.create_connection(_address(kept), timeout=60) as sock:
+        stream = sock.makefile("rb")
+        for method in (b"GET", b"HEAD"):
+            sock.sendall(method + b" /alice/calendar/kept-1.ics HTTP/1.1\r\nHost: x\r\n"
+                         b"Authorization: " + _auth().encode() + b"\r\n\r\n")
+        got = _read_response(stream)
+        status = stream.readline().decode("latin-1")
+        headers = []
+        while (line := stream.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode("latin-1").partition(":")
+            headers.append((name.lower(), value.strip()))
+        sock.sendall(b"OPTIONS /alice/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        after = _read_response(stream)   # the next answer follows at once: no body
+
+    assert got[0].startswith("HTTP/1.1 200") and got[1]["content-length"] == str(len(got[2]))
+    assert status.startswith("HTTP/1.1 200")
+    assert [value for name, value in headers if name == "content-length"] == [
+        str(len(got[2]))]
+    assert after[0].startswith("HTTP/1.1 200")
+
+
 def test_a_malformed_content_length_is_refused_and_nothing_stored(kept):
     with socket.create_connection(_address(kept), timeout=60) as sock:
         stream = sock.makefile("rb")
