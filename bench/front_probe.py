@@ -184,32 +184,27 @@ def team(probe: Probe) -> str:
         with lock:
             outcomes[outcome] += 1
 
-    def writer(number: int) -> None:
+    def keep_asking(ask, expected: int) -> None:
+        """25 requests on one kept connection; a lost one opens another."""
         connection = probe.connection()
         for step in range(25):
-            uid = f"team-{number}-{step}"
             try:
-                status, _ = probe.request("PUT", f"/alice/cal/{uid}.ics",
-                                          EVENT.format(uid=uid).encode(), connection=connection)
-                record("ok" if status == 201 else str(status))
+                status, _ = ask(step, connection)
+                record("ok" if status == expected else str(status))
             except (OSError, http.client.HTTPException):
                 record("lost")
                 connection.close()
                 connection = probe.connection()
         connection.close()
 
+    def writer(number: int) -> None:
+        keep_asking(lambda step, connection: probe.request(
+            "PUT", f"/alice/cal/team-{number}-{step}.ics",
+            EVENT.format(uid=f"team-{number}-{step}").encode(), connection=connection), 201)
+
     def syncer() -> None:
-        connection = probe.connection()
-        for _ in range(25):
-            try:
-                status, _ = probe.request("PROPFIND", "/alice/cal/",
-                                          headers={"Depth": "1"}, connection=connection)
-                record("ok" if status == 207 else str(status))
-            except (OSError, http.client.HTTPException):
-                record("lost")
-                connection.close()
-                connection = probe.connection()
-        connection.close()
+        keep_asking(lambda step, connection: probe.request(
+            "PROPFIND", "/alice/cal/", headers={"Depth": "1"}, connection=connection), 207)
 
     threads = ([threading.Thread(target=writer, args=(n,)) for n in range(8)]
                + [threading.Thread(target=syncer) for _ in range(2)])

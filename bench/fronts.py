@@ -55,7 +55,9 @@ def _serve_granian_wsgi(application, host: str, port: int, threads: int) -> None
     from granian.constants import Interfaces
     from granian.server import Server
 
-    server = Server("bench.fronts:_granian_target", address=host, port=port,
+    # The target string is only shown in granian's log: the application is
+    # handed over by the loader below.
+    server = Server("kalend", address=host, port=port,
                     interface=Interfaces.WSGI, blocking_threads=threads, websockets=False)
     server.serve(target_loader=lambda *_: application, wrap_loader=False)
 
