@@ -44,6 +44,7 @@ _KALEND_DEFAULTS: Mapping[str, Mapping[str, str]] = {
     "server": {"delay_on_error": "0"},
 }
 
+
 def whole_number_from_1(value: str) -> int:
     """The type of a count that cannot be 0 (worker processes)."""
     number = int(value)

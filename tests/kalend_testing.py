@@ -139,8 +139,8 @@ class KalendServer:
 
     def start_in_thread(self) -> KalendServer:
         """kalend's front and granian's HTTP parser on a thread of this
-        process (``serve_in_process``): what ``kalend serve`` runs in each
-        worker, without starting processes for every test."""
+        process (``serve_in_process``): what ``kalend serve`` runs by default
+        (one worker), without starting a process for every test."""
         from kalend.server.http import serve_in_process
 
         configuration = kalend_config.load(self.config_path)
