@@ -51,6 +51,7 @@ from radicale import config as radicale_config
 from kalend.scheduling.imip_sender import start_background as start_imip_worker
 from kalend.server import config as kalend_config
 from kalend.server.front import Front, FrontLimits
+from kalend.server.malloc_arenas import limit_malloc_arenas
 from kalend.storage_plugin.settings import data_folder
 
 if TYPE_CHECKING:
@@ -162,6 +163,7 @@ def build_front(configuration: radicale_config.Configuration
 def load_front(config_path: str | None, overrides: dict[str, dict[str, str]]) -> Front:
     """The target of each worker process: it reads the configuration anew
     (a started process shares nothing with its parent)."""
+    limit_malloc_arenas()
     configuration = kalend_config.load(config_path)
     if overrides:
         configuration.update(overrides, "kalend serve", privileged=True)
@@ -221,6 +223,7 @@ def serve(configuration: radicale_config.Configuration, address: tuple[str, int]
           on_ready: Callable[[str], None] | None = None) -> None:
     """Serve until SIGINT/SIGTERM, then stop cleanly: one process with
     ``[server] workers = 1`` (the default), else granian's worker processes."""
+    limit_malloc_arenas()
     if configuration.get("server", "workers") > 1:
         _serve_with_worker_processes(configuration, address, config_path, overrides,
                                      on_ready)
