@@ -299,11 +299,13 @@ class ApplicationPartPut(ApplicationBase):
             parent = storage.collection_at(parent_path)
             if parent is None or parent.tag != tag:
                 return httputils.CONFLICT   # replaced meanwhile: the client retries
-            current = parent._get(href)
+            version = parent.stored_version(href)
+            current = None if version is None else version.item
             refusal = self._preconditions(environ, current, path)
             if refusal is not None:
                 return refusal
-            if parent.text_and_schedule_tag(href) != prepared.basis:
+            basis = (None, None) if version is None else version.text_and_schedule_tag
+            if basis != prepared.basis:
                 logger.info("PUT %r: the stored version changed while the request was "
                             "prepared; planning it again", path)
                 prepared = self._plan(prepared.sent, path, user, prepared.access, tag,
@@ -319,7 +321,7 @@ class ApplicationPartPut(ApplicationBase):
                 return self._webdav_error_response(
                     client.CONFLICT, "%s:no-uid-conflict" % ("C" if tag == "VCALENDAR" else "CR"),
                     request_info)
-            stored, _ = parent.upload(href, item)
+            stored, _ = parent.upload(href, item, replacing=version)
             schedule_tag = prepared.scheduler.deliver()
         headers = {"ETag": stored.etag}
         if schedule_tag is not None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import (
     TYPE_CHECKING,
     Any,
+    Literal,
     overload,
 )
 
@@ -60,6 +61,19 @@ INTERNAL_PREFIX = "kalend:"
 
 #: How many hrefs go into one ``IN (…)`` list.
 _IN_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class StoredVersion:
+    """An object as stored: what a write compares before it replaces it."""
+
+    item: radicale_item.Item
+    schedule_tag: str | None
+
+    @property
+    def text_and_schedule_tag(self) -> tuple[str, str | None]:
+        """As ``Collection.text_and_schedule_tag`` gives it."""
+        return self.item.serialize(), self.schedule_tag
 
 _ITEM_COLUMNS = (schema.item.c.href, schema.item.c.uid, schema.item.c.etag,
                  schema.item.c.name, schema.item.c.component, schema.item.c.text,
@@ -273,10 +287,18 @@ class Collection(radicale_storage.BaseCollection):
         return select(*_ITEM_COLUMNS).where(schema.item.c.collection_id == self._id)
 
     def _get(self, href: str) -> radicale_item.Item | None:
+        version = self.stored_version(href)
+        return None if version is None else version.item
+
+    def stored_version(self, href: str) -> StoredVersion | None:
+        """The item at ``href`` with its Schedule-Tag, in one query: a PUT
+        checks both, and hands the version to ``upload``, in the write
+        transaction, where every statement lengthens the time others wait."""
         row = self._conn.execute(
             self._select_items().where(schema.item.c.href == href)
         ).mappings().one_or_none()
-        return None if row is None else item_from_row(row, self)
+        return None if row is None else StoredVersion(item_from_row(row, self),
+                                                      row["schedule_tag"])
 
     def get_multi(self, hrefs: Iterable[str]
                   ) -> Iterator[tuple[str, radicale_item.Item | None]]:
@@ -500,10 +522,17 @@ class Collection(radicale_storage.BaseCollection):
 
     # -- writing ----------------------------------------------------------------
 
-    def upload(self, href: str, item: radicale_item.Item
+    def upload(self, href: str, item: radicale_item.Item, *,
+               replacing: StoredVersion | None | Literal["unread"] = "unread"
                ) -> tuple[radicale_item.Item, radicale_item.Item | None]:
+        """Store ``item`` at ``href``: (the stored item, the one it replaced).
+        ``replacing`` is the version the caller read at ``href`` in this
+        transaction (None: there was none), which spares reading it again."""
         now = time.time()
-        old = self._get(href)
+        if isinstance(replacing, str):      # "unread"
+            old = self._get(href)
+        else:
+            old = None if replacing is None else replacing.item
         values = row_values(item, now)
         plan = self._plan_index(values)
         columns = {**values, **(plan.item_columns() if plan else {})}
