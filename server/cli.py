@@ -57,6 +57,17 @@ def _bind_address(args: argparse.Namespace,
     return host, port
 
 
+def _positive(text: str) -> int:
+    """An argparse type: a whole number from 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is less than 1")
+    return value
+
+
 def _engine(configuration: radicale_config.Configuration):
     engine = make_engine(database_url(configuration),
                          pool_size=configuration.get("storage", "pool_size"))
@@ -127,6 +138,43 @@ def cmd_user_add(args: argparse.Namespace) -> int:
         principals.ensure_home(storage, args.name)
     shown = ", ".join(a[len("mailto:"):] for a in addresses) or "no e-mail address"
     print(f"kalend: user {args.name} added ({shown})")
+    return 0
+
+
+def cmd_user_import(args: argparse.Namespace) -> int:
+    import time
+
+    from kalend.server import user_import
+    from kalend.storage_plugin import Storage, principals
+    from kalend.storage_plugin.transaction import transaction
+
+    started = time.monotonic()
+    configuration = _load(args)
+    htpasswd = configuration.get("auth", "htpasswd_filename")
+    found = user_import.read_users(args.file,
+                                   configuration.get("auth", "htpasswd_encryption"))
+    engine = _engine(configuration)
+    storage = Storage(configuration, engine=engine)
+    with transaction(engine, "r", ["kalend-user-import"]):
+        owners = principals.address_owners(
+            storage._conn, [a for user in found for a in user.addresses])
+    user_import.check_new(found, users.read_logins(htpasswd), owners, args.file)
+    hashing = sum(1 for user in found if user.password is not None)
+    if hashing:
+        print(f"kalend: hashing {hashing} password(s)…", flush=True)
+    entries = user_import.htpasswd_lines(found)
+    # The database first, as `user add` does: a login without its home and
+    # addresses would be a user nobody can invite. A failed batch leaves the
+    # earlier ones, which a second run of the same file accepts (same owner).
+    for start in range(0, len(found), args.batch):
+        batch = found[start:start + args.batch]
+        with transaction(engine, "w", [user.name for user in batch]):
+            for user in batch:
+                principals.add_principal(storage, user.name, user.addresses,
+                                         user.display_name)
+        print(f"kalend: {start + len(batch)} of {len(found)} users stored", flush=True)
+    users.append_logins(htpasswd, entries)
+    print(f"kalend: {len(found)} users imported in {time.monotonic() - started:.1f} s")
     return 0
 
 
@@ -299,6 +347,18 @@ def build_parser() -> argparse.ArgumentParser:
                         help="replace the user's addresses (repeatable)")
     _add_config(passwd)
     passwd.set_defaults(func=cmd_user_passwd)
+    imported = user_verbs.add_parser(
+        "import", help="create many logins from a CSV or htpasswd file",
+        description="Create the logins of FILE: a CSV file whose first line names "
+                    "its columns (name; password or password_hash; emails, separated "
+                    "by spaces; display_name) or an htpasswd file (name:hash lines, "
+                    "e.g. a Radicale installation's). The whole file is checked "
+                    "first; when any line is wrong nothing is imported.")
+    imported.add_argument("file", metavar="FILE")
+    imported.add_argument("--batch", type=_positive, default=250, metavar="N",
+                          help="users per database transaction (default 250)")
+    _add_config(imported)
+    imported.set_defaults(func=cmd_user_import)
 
     group = verbs.add_parser("group", help="manage group addresses for scheduling",
                              description="Manage group calendar users: an invitation "

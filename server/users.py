@@ -115,6 +115,19 @@ def set_password(path: str, name: str, password: str, *, create: bool) -> None:
     _write_lines(path, lines)
 
 
+def append_logins(path: str, entries: Sequence[str]) -> None:
+    """Add ``name:hash`` lines to the htpasswd file in one atomic replace,
+    refusing a name the file has gained meanwhile."""
+    lines = _read_lines(path)
+    present = set(read_logins(path))
+    for entry in entries:
+        name = entry.split(":", 1)[0]
+        if name in present:
+            raise UserError(_exists_message(name))
+        present.add(name)
+    _write_lines(path, [*lines, *entries])
+
+
 def set_addresses(engine: Engine, name: str, addresses: Iterable[str]) -> list[str]:
     """Record the user's calendar-user addresses, first one primary.
 

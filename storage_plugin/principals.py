@@ -14,7 +14,7 @@ import json
 import time
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, delete, insert, select
 
 from kalend.storage_plugin import schema
 
@@ -138,3 +138,39 @@ def uid_taken_elsewhere(connection: Connection, principal: str, uid: str,
     (the precondition CALDAV:unique-scheduling-object-resource, §3.2.4.1)."""
     return any((p, h) != (path, href) for p, h in
                copies_of_uid(connection, principal, uid, scheduling_only=True))
+
+
+def address_owners(connection: Connection, addresses: Sequence[str]) -> dict[str, str]:
+    """The principal of each of ``addresses`` that one has, in few queries."""
+    c = schema.calendar_user.c
+    owners: dict[str, str] = {}
+    wanted = list(dict.fromkeys(addresses))
+    for start in range(0, len(wanted), _ADDRESS_CHUNK):
+        for address, principal in connection.execute(
+                select(c.address, c.principal)
+                .where(c.address.in_(wanted[start:start + _ADDRESS_CHUNK]))):
+            owners[address] = principal
+    return owners
+
+
+#: Addresses per ``IN (…)`` list (SQLite allows 32766 bound parameters).
+_ADDRESS_CHUNK = 500
+
+
+def add_principal(storage, principal: str, addresses: Sequence[str],
+                  display_name: str | None) -> None:
+    """A new principal's addresses (first one primary), home, inbox, outbox
+    and default calendar, and its DAV:displayname, inside the caller's write
+    transaction (``kalend user import`` writes many in one)."""
+    connection: Connection = storage._conn
+    c = schema.calendar_user.c
+    # A principal an interrupted import stored already is written anew.
+    connection.execute(delete(schema.calendar_user).where(c.principal == principal))
+    if addresses:
+        connection.execute(insert(schema.calendar_user), [
+            {"address": a, "principal": principal, "position": i}
+            for i, a in enumerate(addresses)])
+    ensure_home(storage, principal)
+    if display_name:
+        home = storage.collection_at(principal)
+        home.set_meta({**home.get_meta(), "D:displayname": display_name})
