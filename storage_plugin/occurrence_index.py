@@ -77,10 +77,12 @@ class IndexPlan:
     window_end: int
     open_ended: bool
     alarms: AlarmBounds = NO_ALARMS
+    past_capped: bool = False
 
     def item_columns(self) -> dict:
         return {"occ_from": self.window_start, "occ_until": self.window_end,
-                "open_ended": self.open_ended, **self.alarms.item_columns()}
+                "open_ended": self.open_ended, "occ_past_capped": self.past_capped,
+                **self.alarms.item_columns()}
 
 
 #: An object the expansion library cannot read: stored unindexed (window
@@ -154,7 +156,7 @@ def plan_index(text: str, overall: tuple[int, int], settings: IndexSettings,
         occ.Occurrence("VFREEBUSY", s, e, False, None, None, None, fbtype)
         for s, e, fbtype in periods]
     return IndexPlan(tuple(rows), expansion.window_start, expansion.window_end,
-                     expansion.open_ended, alarm_bounds(text))
+                     expansion.open_ended, alarm_bounds(text), expansion.past_capped)
 
 
 def write_index(connection: Connection, item_id: int, collection_id: int, plan: IndexPlan,
@@ -232,7 +234,8 @@ def _row(item_id: int, collection_id: int, occurrence: occ.Occurrence) -> dict:
 def _mark(connection: Connection, item_id: int, window_start: int, window_end: int,
           open_ended: bool) -> None:
     connection.execute(update(schema.item).where(schema.item.c.id == item_id).values(
-        occ_from=window_start, occ_until=window_end, open_ended=open_ended))
+        occ_from=window_start, occ_until=window_end, open_ended=open_ended,
+        occ_past_capped=False))
 
 
 def move_item(connection: Connection, item_id: int, collection_id: int) -> None:
@@ -443,15 +446,18 @@ def _local_to_utc(seconds: int, zone: dt.tzinfo) -> int:
 def windows_to_extend(connection: Connection, window: tuple[int, int], after_id: int,
                       limit: int) -> list[tuple[int, int, str, int, int]]:
     """Items (id, collection id, text, start, end) after ``after_id`` whose
-    window is behind the current one or that are not indexed. Walking by id
-    lets one maintenance run visit each item once, even those that stay
-    unindexed."""
+    window is behind the current one, that are not indexed, or whose past is
+    missing although it was not found too long (indexed before revision
+    0008, when only a year of the past was stored). Walking by id lets one
+    maintenance run visit each item once, even those that stay unindexed."""
     i = schema.item.c
     return [tuple(r) for r in connection.execute(
         select(i.id, i.collection_id, i.text, i.start, i.end)
         .where(i.id > after_id, i.name == "VCALENDAR",
                or_(and_(i.occ_until < window[1], i.occ_until > occ.TIME_MIN),
-                   i.occ_from > i.occ_until))
+                   i.occ_from > i.occ_until,
+                   and_(i.occ_from > occ.TIME_MIN, i.occ_from <= i.occ_until,
+                        i.start < i.occ_from, i.occ_past_capped.is_(False))))
         .order_by(i.id).limit(limit))]
 
 

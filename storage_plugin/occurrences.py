@@ -78,6 +78,9 @@ class Expansion:
     window_end: int
     complete: bool
     open_ended: bool
+    #: The series has too many instances to store its whole past: only the
+    #: window is stored, and queries before it expand the series on the fly.
+    past_capped: bool = False
 
 
 # -- time conversion ----------------------------------------------------------
@@ -493,9 +496,14 @@ def expand_for_storage(calendar: icalendar.Calendar, overall: tuple[int, int],
     """The occurrences to store for an object whose overall time range (as
     Radicale computes it) is ``overall``.
 
-    Objects that fit in the window are stored whole and marked complete (so
-    queries outside the window need not look at them again); recurring
-    objects reaching past it are materialised for the window only.
+    A series' past is finite, so it is stored whole, from its first instance
+    to the end of ``window`` (issue 16: a week three years back then costs
+    what this week costs, instead of expanding every series that reaches it
+    at every request). Only the future of an open-ended series is cut, at
+    the end of the window, which the maintenance job moves forward. A series
+    with more than ``limit`` instances from its start keeps the window alone
+    (``past_capped``): queries before the window expand it on the fly, and
+    the limit refuses an object only when the window alone passes it.
     """
     if not is_recurring(calendar):
         # One instance per component: read directly, without the expansion
@@ -510,14 +518,25 @@ def expand_for_storage(calendar: icalendar.Calendar, overall: tuple[int, int],
         return Expansion(tuple(rows), TIME_MIN, TIME_MAX, True, False)
     first, last = overall
     slack = 86400  # floating instances may sit up to a day either side
-    if first - slack >= window[0] and last + slack <= window[1]:
-        span = (min(first, window[0]) - slack, max(last, window[1]) + slack)
-        rows = occurrences_between(calendar, max(span[0], TIME_MIN + slack),
-                                   min(span[1], TIME_MAX - slack), limit)
-        return Expansion(tuple(rows), TIME_MIN, TIME_MAX, True, False)
+    past = max(min(first, window[0]) - slack, TIME_MIN + slack)
+    within_window = first - slack >= window[0]
+    try:
+        if last + slack <= window[1]:
+            rows = occurrences_between(calendar, past,
+                                       min(max(last, window[1]) + slack, TIME_MAX - slack),
+                                       limit)
+            return Expansion(tuple(rows), TIME_MIN, TIME_MAX, True, False)
+        rows = occurrences_between(calendar, past, window[1], limit)
+        kept = tuple(o for o in rows if o.start < window[1])
+        return Expansion(kept, TIME_MIN, window[1], False, is_open_ended(calendar))
+    except InstanceLimitError:
+        if within_window:
+            raise       # the window alone holds too many: the limit refuses it
     rows = occurrences_between(calendar, window[0], window[1], limit)
-    kept = tuple(o for o in rows if o.start < window[1] and (o.end > window[0] or o.start >= window[0]))
-    return Expansion(kept, window[0], window[1], False, is_open_ended(calendar))
+    kept = tuple(o for o in rows
+                 if o.start < window[1] and (o.end > window[0] or o.start >= window[0]))
+    return Expansion(kept, window[0], window[1], False, is_open_ended(calendar),
+                     past_capped=True)
 
 
 def overlaps(occurrence: Occurrence, start: int, end: int,

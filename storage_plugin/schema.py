@@ -77,6 +77,9 @@ item = Table(
     Column("occ_from", BigInteger, nullable=False, server_default=str(TIME_MAX)),
     Column("occ_until", BigInteger, nullable=False, server_default=str(TIME_MIN)),
     Column("open_ended", Boolean, nullable=False, server_default=false()),
+    # A recurring object's past is stored whole (occ_from = TIME_MIN) unless
+    # it has too many instances: then only the window is, and this is set.
+    Column("occ_past_capped", Boolean, nullable=False, server_default=false()),
     # Where its alarms can fire (``alarm_bounds``): relative triggers within
     # [instance start + alarm_lead, instance end + alarm_lag], absolute ones
     # within [alarm_first, alarm_last]; NULL without such triggers.

@@ -36,8 +36,10 @@ STORAGE_OPTIONS: OrderedDict[str, dict[str, Any]] = OrderedDict([
         "type": radicale_config.positive_int}),
     ("occurrence_past_days", {
         "value": "365",
-        "help": "recurring events are materialised in the occurrence index from "
-                "this many days in the past (queries further back expand on the fly)",
+        "help": "a recurring event's whole past is materialised in the occurrence "
+                "index unless it has more than max_instances_per_object instances; "
+                "such a series is materialised from this many days in the past only "
+                "(queries further back expand it on the fly)",
         "type": radicale_config.positive_int}),
     ("occurrence_future_days", {
         "value": "730",
@@ -47,7 +49,8 @@ STORAGE_OPTIONS: OrderedDict[str, dict[str, Any]] = OrderedDict([
     ("max_instances_per_object", {
         "value": "10000",
         "help": "most instances one calendar object may have in the materialised "
-                "window; a PUT over it gets 403 CALDAV:max-instances",
+                "window (occurrence_past_days back to occurrence_future_days ahead); "
+                "a PUT over it gets 403 CALDAV:max-instances",
         "type": radicale_config.positive_int}),
     ("max_instances_per_query", {
         "value": "100000",

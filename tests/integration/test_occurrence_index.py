@@ -19,6 +19,7 @@ from sqlalchemy import Engine, event, text
 from kalend.server import config as kalend_config
 from kalend.storage_plugin import Storage, migrate
 from kalend.storage_plugin.engine import make_engine
+from kalend.storage_plugin.occurrences import TIME_MIN
 
 WEEKLY_FOREVER = textwrap.dedent("""\
     BEGIN:VCALENDAR
@@ -80,9 +81,11 @@ def test_put_materialises_the_window_and_a_query_ten_years_ahead_still_matches(s
     empty_day = query(server, "20361007T000000Z", "20361008T000000Z")
 
     now = time.time()
-    assert occ_from <= now - 364 * 86400 and occ_until >= now + 729 * 86400
+    # The whole past (the series began on 2025-01-06) and two years ahead.
+    assert occ_from == TIME_MIN and occ_until >= now + 729 * 86400
     assert bool(open_ended) is True
-    assert 100 < rows < 200  # about three years of Mondays, not "forever"
+    first_monday = dt.datetime(2025, 1, 6, 9, tzinfo=dt.UTC).timestamp()
+    assert rows == len(range(int(first_monday), occ_until, 7 * 86400))  # not "forever"
     assert far.status_code == 207 and "standup.ics" in far.text
     assert "DTSTART:20361006T090000Z" in far_expanded.text
     assert "standup.ics" not in empty_day.text
@@ -314,3 +317,83 @@ def test_items_stored_before_the_index_are_found_and_then_indexed(old_schema_dat
     assert maintained.returncode == 0 and "1 items re-materialised" in maintained.stdout
     assert rows > 100
     assert "standup.ics" in found_after.text
+
+
+# -- the time axis (issue 16): a series' past is stored whole ----------------------
+
+WEEKLY_SINCE_2016 = WEEKLY_FOREVER.replace("weekly-forever", "since-2016").replace(
+    "20250101T000000Z", "20160101T000000Z").replace(
+    "DTSTART:20250106T090000Z", "DTSTART:20160104T090000Z").replace(
+    "DTEND:20250106T093000Z", "DTEND:20160104T093000Z")
+
+DAILY_SINCE_1990 = WEEKLY_FOREVER.replace("weekly-forever", "daily-1990").replace(
+    "DTSTART:20250106T090000Z", "DTSTART:19900101T090000Z").replace(
+    "DTEND:20250106T093000Z", "DTEND:19900101T093000Z").replace(
+    "FREQ=WEEKLY;BYDAY=MO", "FREQ=DAILY")
+
+
+def test_a_week_years_back_in_a_series_begun_ten_years_ago_is_read_from_the_index(server):
+    calendar_with(server)
+    assert server.request("PUT", "/alice/cal/since-2016.ics", user="alice",
+                          body=WEEKLY_SINCE_2016).status_code == 201
+
+    with range_statements() as sent:
+        three_years_back = query(server, "20231002T000000Z", "20231009T000000Z")
+        ten_years_back = query(server, "20160104T000000Z", "20160111T000000Z")
+        before_it_began = query(server, "20151005T000000Z", "20151012T000000Z")
+    expanded = query(server, "20190107T000000Z", "20190114T000000Z", EXPAND)
+
+    (occ_from, capped), = server.rows("SELECT occ_from, occ_past_capped FROM item")
+    assert occ_from == TIME_MIN and not capped
+    assert "since-2016.ics" in three_years_back.text
+    assert "since-2016.ics" in ten_years_back.text
+    assert "since-2016.ics" not in before_it_began.text
+    # No part of those queries expands a series on the fly: every week is indexed.
+    assert sent and all("UNION ALL" not in statement for statement in sent)
+    assert "DTSTART:20190107T090000Z" in expanded.text
+    assert expanded.text.count("BEGIN:VEVENT") == 1
+
+
+def test_a_series_too_long_to_store_whole_keeps_its_window_and_is_still_found(
+        tmp_path, database_url):
+    # 13,000 days since 1990 against a limit of 5,000: the window (three
+    # years, about 1,100 days) is stored, the earlier past expanded on demand.
+    folder = str(tmp_path / "data")
+    config = write_config(folder, database_url, storage={"max_instances_per_object": "5000"})
+    server = KalendServer(config, database_url, folder).start_in_thread()
+    try:
+        calendar_with(server)
+        stored = server.request("PUT", "/alice/cal/daily.ics", user="alice",
+                                body=DAILY_SINCE_1990)
+        (occ_from, capped), = server.rows("SELECT occ_from, occ_past_capped FROM item")
+        rows = server.count("occurrence")
+        with range_statements() as sent:
+            in_1995 = query(server, "19950306T000000Z", "19950307T000000Z")
+        expanded = query(server, "19950306T000000Z", "19950308T000000Z", EXPAND)
+    finally:
+        server.stop()
+    assert stored.status_code == 201
+    assert bool(capped) and occ_from > time.time() - 366 * 86400
+    assert 1000 < rows < 1200
+    assert "daily.ics" in in_1995.text and "UNION ALL" in sent[0]
+    assert expanded.text.count("BEGIN:VEVENT") == 2
+
+
+def test_maintenance_stores_the_past_of_series_indexed_before_it_was_kept(server):
+    # What revision 0008 finds: a series indexed from a year back only.
+    calendar_with(server)
+    server.request("PUT", "/alice/cal/since-2016.ics", user="alice", body=WEEKLY_SINCE_2016)
+    full_rows = server.count("occurrence")
+    year_back = int(time.time()) - 365 * 86400
+    with server.engine.begin() as connection:
+        connection.execute(text("UPDATE item SET occ_from = :y"), {"y": year_back})
+        connection.execute(text("DELETE FROM occurrence WHERE start < :y"), {"y": year_back})
+    storage = Storage(kalend_config.load(server.config_path))
+
+    first = storage.extend_occurrence_windows()
+    second = storage.extend_occurrence_windows()
+
+    (occ_from,), = server.rows("SELECT occ_from FROM item")
+    assert first == 1 and second == 0
+    assert occ_from == TIME_MIN
+    assert server.count("occurrence") == full_rows

@@ -284,15 +284,28 @@ def test_fbtype_of_an_event(status, transp, expected):
     assert found is not None and found.fbtype == expected
 
 
-def test_expand_for_storage_window_of_a_never_ending_rule():
+def test_expand_for_storage_keeps_the_past_and_cuts_the_future_of_a_never_ending_rule():
     text_ = text("never-ending-weekly.ics")
     window = (ts(2026, 1, 1), ts(2027, 1, 1))
     expansion = occ.expand_for_storage(occ.parse(text_), (ts(2025, 6, 4, 8), occ.TIME_MAX),
                                        window, 10000)
-    assert not expansion.complete and expansion.open_ended
+    assert not expansion.complete and expansion.open_ended and not expansion.past_capped
+    assert (expansion.window_start, expansion.window_end) == (occ.TIME_MIN, window[1])
+    assert all(o.start < window[1] for o in expansion.occurrences)
+    assert min(o.start for o in expansion.occurrences) == ts(2025, 6, 4, 8)
+    # The Wednesdays from 4 June 2025 (31 in 2025) and of 2026 (52).
+    assert len(expansion.occurrences) == 31 + 52
+
+
+def test_expand_for_storage_keeps_only_the_window_of_a_series_too_long_for_its_past():
+    text_ = text("never-ending-weekly.ics")
+    window = (ts(2026, 1, 1), ts(2027, 1, 1))
+    expansion = occ.expand_for_storage(occ.parse(text_), (ts(2025, 6, 4, 8), occ.TIME_MAX),
+                                       window, 60)
+    assert expansion.past_capped and expansion.open_ended
     assert (expansion.window_start, expansion.window_end) == window
     assert all(window[0] <= o.start < window[1] for o in expansion.occurrences)
-    assert len(expansion.occurrences) == 52  # Wednesdays of 2026
+    assert len(expansion.occurrences) == 52
 
 
 def test_expand_for_storage_limit():
