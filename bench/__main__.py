@@ -40,7 +40,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sizes", default=None,
                    help="comma-separated event counts (default 1000,10000)")
     p.add_argument("--with-100k", action="store_true", help="also run 100,000 events")
-    p.add_argument("--spread", choices=["dense", "scaling"], default="dense")
+    p.add_argument("--spread", choices=["dense", "scaling", "history"], default="dense",
+                   help="history: four years back to one ahead of this week, and only "
+                        "the time-axis rows (the week view, the expanded week and "
+                        "free-busy at points from 3 years back to 2 years ahead)")
     p.add_argument("--seed", type=int, default=wl.DEFAULT_SEED)
     p.add_argument("--servers", default="kalend-sqlite,kalend-postgresql,radicale",
                    help="which servers to run (comma-separated)")
@@ -143,8 +146,13 @@ def run_size(n: int, args: argparse.Namespace, versions: dict[str, str]) -> Path
     cold: dict[str, list[measure.Sample]] = {}
     rss_queries: dict[str, dict[str, Any]] = {}
     rss_end: dict[str, dict[str, Any]] = {}
+    storage: dict[str, dict[str, float]] = {}
     ctx = measure.Context(workload, args.timeout, args.throughput_seconds,
                           measure.pick_multiget_hrefs(workload))
+    # The history spread is there for the time axis: its rows alone.
+    history = args.spread == "history"
+    read_rows = measure.time_axis_rows() if history else measure.READ_ROWS
+    write_rows = not history
     try:
         for target in targets:
             log(f"{target.label}: preparing in {target.root}")
@@ -166,6 +174,11 @@ def run_size(n: int, args: argparse.Namespace, versions: dict[str, str]) -> Path
             log(f"{target.label}: first week query after load "
                 f"{sample.value if sample.value is not None else float('nan'):.2f} s, "
                 f"status {sample.status} n={sample.count}")
+        if history:
+            for target in targets:
+                if isinstance(target, servers.KalendServer):
+                    storage[target.name] = target.index_storage()
+                    log(f"{target.label}: occurrence index {storage[target.name]}")
         pg = next((t for t in targets if isinstance(t, servers.KalendServer)
                    and t.backend == "postgresql"), None)
         if pg is not None and pg.dsn:
@@ -174,19 +187,22 @@ def run_size(n: int, args: argparse.Namespace, versions: dict[str, str]) -> Path
             floor.connection.execute("ANALYZE")
         plan = measure.Plan(args.warmup, args.reps, args.budget, slow=args.budget / 4)
         log(f"read rows: {plan.warmup} warm-up + {plan.reps} rounds")
-        measure.run_rounds(measure.READ_ROWS, targets, ctx, plan, raw, floor, log)
+        measure.run_rounds(read_rows, targets, ctx, plan, raw, floor, log)
         for target in targets:
             rss = target.rss_bytes()
             rss_queries[target.name] = _single(rss / 2**20 if rss else None)
-        log("write rows")
-        # A PUT is cheap and noisy (new connection, fsync): twice the samples.
-        wplan = measure.Plan(args.warmup, 2 * args.reps, args.budget, slow=args.budget / 4)
-        measure.run_rounds(measure.WRITE_ROWS, targets, ctx, wplan, raw, None, log)
-        tplan = measure.Plan(0, args.throughput_reps, budget=1e9, slow=1e9)
-        measure.run_rounds([measure.THROUGHPUT_ROW], targets, ctx, tplan, raw, None, log)
-        for target in targets:
-            rss = target.rss_bytes()
-            rss_end[target.name] = _single(rss / 2**20 if rss else None)
+        if write_rows:
+            log("write rows")
+            # A PUT is cheap and noisy (new connection, fsync): twice the samples.
+            wplan = measure.Plan(args.warmup, 2 * args.reps, args.budget,
+                                 slow=args.budget / 4)
+            measure.run_rounds(measure.WRITE_ROWS, targets, ctx, wplan, raw, None, log)
+            tplan = measure.Plan(0, args.throughput_reps, budget=1e9, slow=1e9)
+            measure.run_rounds([measure.THROUGHPUT_ROW], targets, ctx, tplan, raw, None,
+                               log)
+            for target in targets:
+                rss = target.rss_bytes()
+                rss_end[target.name] = _single(rss / 2**20 if rss else None)
     finally:
         if floor is not None:
             floor.close()
@@ -198,8 +214,13 @@ def run_size(n: int, args: argparse.Namespace, versions: dict[str, str]) -> Path
                      "compare_counts": compare}
 
     counted = {"week_query", "week_query_new", "week_expand", "freebusy_month", "multiget_100",
-               "propfind_getetag", "sync_initial", "sync_after_1", "sync_after_100"}
-    for row in measure.READ_ROWS + measure.WRITE_ROWS + [measure.THROUGHPUT_ROW]:
+               "propfind_getetag", "sync_initial", "sync_after_1", "sync_after_100",
+               *(row.key for row in read_rows if row.key.startswith("axis_"))}
+    measured = read_rows + (measure.WRITE_ROWS + [measure.THROUGHPUT_ROW] if write_rows
+                            else [])
+    for row in measured:
+        if row.key not in raw:
+            continue
         add(row.key, row.title, row.unit,
             {name: measure.summarise(s) for name, s in raw.get(row.key, {}).items()},
             row.key in counted)
@@ -209,9 +230,9 @@ def run_size(n: int, args: argparse.Namespace, versions: dict[str, str]) -> Path
         + {"put": "parallel PUTs)", "collection": "collection PUT)",
            "import": "kalend import)"}[args.load_mode], "s", load)
     add("rss_after_queries", "server RSS after the queries", "MB", rss_queries)
-    add("rss_end", "server RSS after the PUT rows", "MB", rss_end)
-    order = ["load", "first_week_query", *(r.key for r in measure.READ_ROWS),
-             *(r.key for r in measure.WRITE_ROWS), measure.THROUGHPUT_ROW.key,
+    if rss_end:
+        add("rss_end", "server RSS after the PUT rows", "MB", rss_end)
+    order = ["load", "first_week_query", *(r.key for r in measured),
              "rss_after_queries", "rss_end"]
     memory = psutil.virtual_memory().total
     result = {
@@ -231,6 +252,7 @@ def run_size(n: int, args: argparse.Namespace, versions: dict[str, str]) -> Path
                          "week": [wl.WEEK[0].isoformat(), wl.WEEK[1].isoformat()],
                          "month": [wl.MONTH[0].isoformat(), wl.MONTH[1].isoformat()]},
             "servers": {t.name: t.describe() for t in targets},
+            "index_storage": storage,
             "row_order": [k for k in order if k in rows],
         },
         "rows": rows,

@@ -12,6 +12,7 @@ Every request checks its HTTP status; a wrong status marks the sample failed
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import random
 import re
 import statistics
@@ -93,11 +94,11 @@ def _time_range(span: tuple[dt.datetime, dt.datetime]) -> str:
     return f'<C:time-range start="{_utc(span[0])}" end="{_utc(span[1])}"/>'
 
 
-def _calendar_query(data: str) -> str:
+def _calendar_query(data: str, week: tuple[dt.datetime, dt.datetime] = wl.WEEK) -> str:
     return (f'<?xml version="1.0" encoding="utf-8"?><C:calendar-query {DAV_NS}>'
             f'<D:prop><D:getetag/>{data}</D:prop>'
             '<C:filter><C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT">'
-            f'{_time_range(wl.WEEK)}</C:comp-filter></C:comp-filter></C:filter>'
+            f'{_time_range(week)}</C:comp-filter></C:comp-filter></C:filter>'
             '</C:calendar-query>')
 
 
@@ -118,22 +119,33 @@ def week_query_new(target: Server, ctx: Context) -> Sample:
     return sample
 
 
-def week_expand(target: Server, ctx: Context) -> Sample:
-    expand = (f'<C:calendar-data><C:expand start="{_utc(wl.WEEK[0])}" '
-              f'end="{_utc(wl.WEEK[1])}"/></C:calendar-data>')
+def week_expand(target: Server, ctx: Context,
+                week: tuple[dt.datetime, dt.datetime] = wl.WEEK) -> Sample:
+    expand = (f'<C:calendar-data><C:expand start="{_utc(week[0])}" '
+              f'end="{_utc(week[1])}"/></C:calendar-data>')
     sample, content = http(target, "REPORT", target.calendar_url,
-                           _calendar_query(expand), ctx, (207,), depth="1")
+                           _calendar_query(expand, week), ctx, (207,), depth="1")
     # Instances, not resources: what a client draws in the week view.
     sample.count = content.count(b"BEGIN:VEVENT") if sample.ok else None
     return sample
 
 
-def freebusy_month(target: Server, ctx: Context) -> Sample:
+def freebusy_month(target: Server, ctx: Context,
+                   month: tuple[dt.datetime, dt.datetime] = wl.MONTH) -> Sample:
     body = (f'<?xml version="1.0" encoding="utf-8"?><C:free-busy-query {DAV_NS}>'
-            f'{_time_range(wl.MONTH)}</C:free-busy-query>')
+            f'{_time_range(month)}</C:free-busy-query>')
     sample, content = http(target, "REPORT", target.calendar_url, body, ctx, (200,),
                            depth="1")
     sample.count = _busy_periods(content) if sample.ok else None
+    return sample
+
+
+def week_view_at(target: Server, ctx: Context,
+                 week: tuple[dt.datetime, dt.datetime]) -> Sample:
+    sample, content = http(target, "REPORT", target.calendar_url,
+                           _calendar_query("<C:calendar-data/>", week), ctx, (207,),
+                           depth="1")
+    sample.count = _responses(content) if sample.ok else None
     return sample
 
 
@@ -371,6 +383,37 @@ READ_ROWS: list[Row] = [
 WRITE_ROWS: list[Row] = [
     Row("put_latency", "PUT of a new event (latency)", "s", put_latency),
 ]
+#: Points of the time axis (issue 16), in weeks from this week's Monday.
+TIME_AXIS_POINTS: list[tuple[str, str, int]] = [
+    ("now", "this week", 0),
+    ("m9", "9 months back", -39),
+    ("m13", "13 months back", -56),
+    ("y3", "3 years back", -156),
+    ("ahead2", "2 years ahead", 104),
+]
+
+
+def time_axis_rows(now: dt.datetime | None = None) -> list[Row]:
+    """The week view, the expanded week and a month of free-busy at each of
+    ``TIME_AXIS_POINTS``, for the history spread: what they cost must not
+    depend on how far from today they are."""
+    monday = now or wl.this_monday()
+    rows = []
+    for key, label, weeks in TIME_AXIS_POINTS:
+        start = monday + dt.timedelta(weeks=weeks)
+        week = (start, start + dt.timedelta(days=7))
+        month = (start, start + dt.timedelta(days=30))
+        rows += [
+            Row(f"axis_{key}_week", f"week view, {label} ({start:%Y-%m-%d})", "s",
+                functools.partial(week_view_at, week=week)),
+            Row(f"axis_{key}_expand", f"expanded week, {label}", "s",
+                functools.partial(week_expand, week=week)),
+            Row(f"axis_{key}_freebusy", f"free-busy month, {label}", "s",
+                functools.partial(freebusy_month, month=month)),
+        ]
+    return rows
+
+
 THROUGHPUT_ROW = Row("put_throughput", "PUT throughput, 8 concurrent clients", "ops/s",
                      put_throughput)
 

@@ -111,11 +111,45 @@ def render_one(result: dict[str, Any]) -> str:
                      f" | {r_sqlite} | {r_pg} | {r_floor} |")
     lines += ["", ("Ratios: time and memory rows are Radicale's value over kalend's; the "
                    "throughput row is kalend's over Radicale's; above 1× kalend is better.")]
+    if any(key.startswith("axis_") for key in rows):
+        lines += ["", *_time_axis(rows, meta)]
     mismatches = _count_mismatches(rows)
     problems = _problems(rows)
     if mismatches or problems:
         lines += ["", "Notes:"] + [f"- {m}" for m in mismatches + problems]
     return "\n".join(lines) + "\n"
+
+
+def _time_axis(rows: dict[str, Any], meta: dict[str, Any]) -> list[str]:
+    """Each time-axis point against this week, per server: what reading
+    further from today costs (issue 16: within 2× on kalend)."""
+    lines = [("Time axis: each point's median over this week's, per server "
+              "(week view / expanded week / free-busy month)."), "",
+             "| point | " + " | ".join(LABELS[s] for s in SERVERS) + " |",
+             "|---|" + "---|" * len(SERVERS)]
+    # In the order measured (the JSON's keys are sorted): axis_<point>_week, …
+    points = [key.split("_")[1] for key in meta.get("row_order", list(rows))
+              if key.startswith("axis_") and key.endswith("_week")]
+    for point in points:
+        title = rows[f"axis_{point}_week"]["title"].removeprefix("week view, ")
+        cells = []
+        for server in SERVERS:
+            parts = []
+            for kind in ("week", "expand", "freebusy"):
+                here = rows[f"axis_{point}_{kind}"]["servers"].get(server)
+                base = rows[f"axis_now_{kind}"]["servers"].get(server)
+                parts.append(_ratio(here, base))
+            cells.append(" / ".join(parts))
+        lines.append(f"| {title} | " + " | ".join(cells) + " |")
+    for server, cost in sorted(meta.get("index_storage", {}).items()):
+        lines.append("")
+        lines.append(f"{LABELS.get(server, server)}: the occurrence index holds "
+                     f"{cost['occurrence_rows']:,} rows"
+                     + (f", {cost['bytes'] / 2**20:.1f} MB with its indexes "
+                        f"({cost['bytes_per_row']:.0f} bytes a row)" if cost["bytes"] else "")
+                     + f"; {cost['series']:,} recurring series hold {cost['series_rows']:,} "
+                       f"of them, {cost['rows_per_series']:.0f} rows a series.")
+    return lines
 
 
 def _count_mismatches(rows: dict[str, Any]) -> list[str]:

@@ -303,6 +303,37 @@ class KalendServer(Server):
         return {**super().describe(), "database": self.database_name,
                 "load_mode": self.load_mode, "front": self.front}
 
+    def index_storage(self) -> dict[str, float]:
+        """What the occurrence index costs on disk: its rows and bytes (the
+        table and its indexes), in all and per recurring series (an item
+        with more than one row)."""
+        series_sql = ("SELECT COUNT(*), COALESCE(SUM(n), 0) FROM (SELECT item_id, COUNT(*) AS n "
+                      "FROM occurrence GROUP BY item_id HAVING COUNT(*) > 1) AS s")
+        if self.backend == "sqlite":
+            import sqlite3
+            with sqlite3.connect(self.root / "data" / "kalend.sqlite3") as conn:
+                rows = conn.execute("SELECT COUNT(*) FROM occurrence").fetchone()[0]
+                series, series_rows = conn.execute(series_sql).fetchone()
+                try:
+                    size = conn.execute(
+                        "SELECT SUM(pgsize) FROM dbstat WHERE name = 'occurrence' "
+                        "OR name LIKE 'ix_occurrence%'").fetchone()[0] or 0
+                except sqlite3.OperationalError:     # SQLite built without dbstat
+                    size = 0
+        else:
+            import psycopg
+            assert self.dsn is not None
+            with psycopg.connect(self.dsn, connect_timeout=10) as conn:
+                rows = conn.execute("SELECT COUNT(*) FROM occurrence").fetchone()[0]
+                series, series_rows = conn.execute(series_sql).fetchone()
+                size = conn.execute(
+                    "SELECT pg_total_relation_size('occurrence')").fetchone()[0]
+        # int(): PostgreSQL's SUM is a numeric, which JSON cannot hold.
+        rows, series, series_rows, size = int(rows), int(series), int(series_rows), int(size)
+        return {"occurrence_rows": rows, "series": series, "series_rows": series_rows,
+                "rows_per_series": series_rows / series if series else 0.0,
+                "bytes": size, "bytes_per_row": size / rows if rows else 0.0}
+
 
 _MKCALENDAR_BODY = (
     '<?xml version="1.0" encoding="utf-8"?>'

@@ -17,9 +17,15 @@ Shape of the calendar (what a busy team member's calendar looks like):
   never a local user on purpose: once kalend does implicit scheduling, loading
   the workload must not fan out invitations.
 
-Two spreads: ``dense`` puts all N events in two years around a fixed anchor
-date; ``scaling`` keeps the density constant (``EVENTS_PER_YEAR``) so the span
-grows with N, as a calendar grows with years of history.
+Three spreads: ``dense`` puts all N events in two years around a fixed
+anchor date; ``scaling`` keeps the density constant (``EVENTS_PER_YEAR``) so
+the span grows with N, as a calendar grows with years of history;
+``history`` spreads them from four years before this week to a year after
+it, and starts one recurring series in ten ten years back, for the time-axis
+rows (``measure.time_axis_rows``). Why relative to this week, unlike the
+other two: a server's index follows the clock (kalend materialises
+instances around today), so "13 months back" must mean 13 months before the
+run. Two runs in the same week load the same calendar.
 """
 
 from __future__ import annotations
@@ -102,9 +108,27 @@ class Workload:
         return [e for e in self.events if "\nORGANIZER" not in e.text]
 
 
+def this_monday(today: dt.date | None = None) -> dt.datetime:
+    """Midnight UTC of this week's Monday: the time axis's "now"."""
+    day = today or dt.datetime.now(dt.UTC).date()
+    monday = day - dt.timedelta(days=day.weekday())
+    return dt.datetime(monday.year, monday.month, monday.day, tzinfo=dt.UTC)
+
+
+#: The history spread: years before and after this week.
+HISTORY_YEARS = (4, 1)
+#: How far back the oldest series of the history spread begin.
+DECADE = dt.timedelta(days=3652)
+
+
 def span_for(n: int, spread: str) -> tuple[dt.datetime, dt.datetime]:
     """Two years around the anchor (dense), or N/EVENTS_PER_YEAR years, three
-    quarters of it history (scaling); the query week lies inside either."""
+    quarters of it history (scaling); the query week lies inside either.
+    History: four years back and one ahead of this week."""
+    if spread == "history":
+        now = this_monday()
+        return (now - dt.timedelta(days=365 * HISTORY_YEARS[0]),
+                now + dt.timedelta(days=365 * HISTORY_YEARS[1]))
     if spread == "dense":
         days = 730.0
     elif spread == "scaling":
@@ -137,8 +161,8 @@ class _Builder:
         #: (see ``generate``); None: as drawn.
         self.open_ended_from = open_ended_from
 
-    def _start(self) -> dt.datetime:
-        lo, hi = self.span
+    def _start(self, span: tuple[dt.datetime, dt.datetime] | None = None) -> dt.datetime:
+        lo, hi = span or self.span
         seconds = self.rng.uniform(0, (hi - lo).total_seconds())
         day = (lo + dt.timedelta(seconds=seconds)).replace(tzinfo=None)
         return day.replace(hour=self.rng.randint(7, 18),
@@ -157,7 +181,9 @@ class _Builder:
             return [f"{prop}:{_fmt_local(value)}Z"]
         return [f"{prop};TZID={tzid}:{_fmt_local(value)}"]
 
-    def event(self, index: int, recurring: bool) -> Event:
+    def event(self, index: int, recurring: bool, decade_old: bool = False) -> Event:
+        """One event; ``decade_old``: a recurring series begun ten years
+        before the span, in the first week of the decade (history spread)."""
         rng = self.rng
         uid = f"{self.prefix}-{index:06d}@bench.kalend"
         roll = rng.random()
@@ -165,6 +191,9 @@ class _Builder:
                       ("tz", "America/New_York") if roll < 0.60 else
                       ("utc", None) if roll < 0.85 else ("allday", None))
         start = self._start()
+        if decade_old:
+            old = self.span[0] - DECADE
+            start = self._start((old, old + dt.timedelta(days=7)))
         minutes = rng.choice([30, 30, 45, 60, 60, 60, 90, 120])
         days = rng.choice([1, 1, 1, 1, 2, 3])
         summary = rng.choice(_SUBJECTS)
@@ -181,7 +210,10 @@ class _Builder:
         if kind == "allday":
             main.append("TRANSP:TRANSPARENT")
         overrides: list[list[str]] = []
-        if recurring:
+        if decade_old:
+            # Weekly, never ending: ten years of past instances by now.
+            main.append("RRULE:FREQ=WEEKLY")
+        elif recurring:
             rule, step = self._rule(kind, start)
             main.append(f"RRULE:{rule}")
             if step is not None:
@@ -284,7 +316,10 @@ def generate(n: int, spread: str = "dense", seed: int = DEFAULT_SEED,
     retire = span_for(10_000, "scaling")[0] if spread == "scaling" else None
     builder = _Builder(rng, span, f"ev{n}", pool, retire)
     recurring_at = set(rng.sample(range(n), k=n // 10))
-    events = [builder.event(i, i in recurring_at) for i in range(n)]
+    # History: one recurring series in ten began a decade ago (drawn from the
+    # recurring ones, so that the rest of the workload stays as it is).
+    decade_old = set(sorted(recurring_at)[::10]) if spread == "history" else set()
+    events = [builder.event(i, i in recurring_at, i in decade_old) for i in range(n)]
     busy: dict[str, list[Event]] = {}
     month_span = (MONTH[0] - dt.timedelta(days=14), MONTH[1] + dt.timedelta(days=14))
     for name in busy_principals(principals):

@@ -42,9 +42,11 @@ STORAGE_OPTIONS: OrderedDict[str, dict[str, Any]] = OrderedDict([
                 "(queries further back expand it on the fly)",
         "type": radicale_config.positive_int}),
     ("occurrence_future_days", {
-        "value": "730",
-        "help": "... and up to this many days ahead; the maintenance job moves "
-                "the window forward as time passes",
+        "value": "800",
+        "help": "recurring events are materialised up to this many days ahead (two "
+                "years and two months: a week or a month of free-busy two years ahead "
+                "is read from the index); the maintenance job moves the end forward "
+                "every day",
         "type": radicale_config.positive_int}),
     ("max_instances_per_object", {
         "value": "10000",
