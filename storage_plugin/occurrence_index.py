@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import hashlib
 import logging
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -97,8 +98,23 @@ _planned: ContextVar[dict[tuple, IndexPlan] | None] = ContextVar("kalend_planned
                                                                   default=None)
 
 
+#: Plans one request keeps (``planned_ahead``). A meeting's copies are
+#: alike (every attendee's inbox copy is one text, every calendar copy
+#: another), so a few suffice; the bound keeps a request whose copies all
+#: differ from holding a plan per attendee.
+_PLANS_KEPT = 64
+
+
 def _plan_key(text: str, overall: tuple[int, int], settings: IndexSettings) -> tuple:
-    return (text, overall, settings.window, settings.max_instances_per_object)
+    # A digest rather than the text: a 1,000-attendee meeting is 80 kB.
+    digest = hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
+    return (digest, overall, settings.window, settings.max_instances_per_object)
+
+
+def _keep(memo: dict[tuple, IndexPlan], key: tuple, plan: IndexPlan) -> None:
+    if len(memo) >= _PLANS_KEPT:
+        del memo[next(iter(memo))]      # the oldest
+    memo[key] = plan
 
 
 @contextmanager
@@ -118,19 +134,28 @@ def plan_ahead(text: str, overall: tuple[int, int], settings: IndexSettings) -> 
     plan = plan_index(text, overall, settings, check_rules=True)
     memo = _planned.get()
     if memo is not None:
-        memo[_plan_key(text, overall, settings)] = plan
+        _keep(memo, _plan_key(text, overall, settings), plan)
     return plan
 
 
 def plan_for_write(text: str, overall: tuple[int, int], settings: IndexSettings) -> IndexPlan:
     """The plan of an object being written: computed ahead when the writer
-    did so, else now (a server-written copy, an import), rules checked."""
+    did so, else now (a server-written copy, an import), rules checked.
+
+    Kept for the rest of the request too: delivering a meeting writes one
+    inbox copy and one calendar copy per local attendee, all alike, and
+    planning each anew was a third of the time per attendee (measured with
+    150 attendees: 301 plans of 3 distinct texts, 6.7 s of a 20 s PUT under
+    the profiler)."""
     memo = _planned.get()
-    if memo is not None:
-        found = memo.get(_plan_key(text, overall, settings))
-        if found is not None:
-            return found
-    return plan_index(text, overall, settings, check_rules=True)
+    if memo is None:
+        return plan_index(text, overall, settings, check_rules=True)
+    key = _plan_key(text, overall, settings)
+    found = memo.get(key)
+    if found is None:
+        found = plan_index(text, overall, settings, check_rules=True)
+        _keep(memo, key, found)
+    return found
 
 
 def plan_index(text: str, overall: tuple[int, int], settings: IndexSettings,
