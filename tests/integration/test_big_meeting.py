@@ -4,6 +4,8 @@ planned for the occurrence index once each, not once per attendee."""
 
 from __future__ import annotations
 
+import icalendar
+
 from kalend.storage_plugin import occurrence_index
 
 ATTENDEES = 30
@@ -51,3 +53,42 @@ def test_every_attendee_gets_it_and_alike_copies_are_planned_once(server, monkey
     # The organizer's object, the inbox copy and the calendar copy: a plan
     # for each text, whatever the number of attendees.
     assert len(planned) == len(set(planned)) <= 4
+
+
+def _copy(server, user: str) -> str:
+    return server.request("GET", f"/{user}/default/all-hands.ics", user=user).text
+
+
+def test_each_attendee_keeps_their_own_answer_when_one_replies(server):
+    # The message is parsed once and shared by every recipient's copy: no
+    # copy may carry what was made of another.
+    server.add_user("boss", ["boss@example.org"])
+    for i in range(ATTENDEES):
+        server.add_user(f"p{i:02d}", [f"p{i:02d}@example.org"])
+    assert server.request("PUT", "/boss/default/all-hands.ics", user="boss",
+                          body=_meeting()).status_code == 201
+    first = _copy(server, "p00")
+    assert first == _copy(server, f"p{ATTENDEES - 1:02d}")
+
+    accepted = first.replace(
+        "PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:p00@example.org",
+        "PARTSTAT=ACCEPTED;RSVP=TRUE:mailto:p00@example.org")
+    assert accepted != first
+    answer = server.request("PUT", "/p00/default/all-hands.ics", user="p00", body=accepted)
+
+    assert answer.status_code in (201, 204), answer.text
+    last = f"p{ATTENDEES - 1:02d}"
+    for user in ("boss", "p00", "p01", last):
+        answers = _partstats(_copy(server, user))
+        # Everyone sees p00's answer; every other attendee still owes theirs.
+        assert answers["mailto:p00@example.org"] == "ACCEPTED", user
+        assert answers["mailto:p01@example.org"] == "NEEDS-ACTION", user
+        assert answers[f"mailto:{last}@example.org"] == "NEEDS-ACTION", user
+
+
+def _partstats(text: str) -> dict[str, str]:
+    event = icalendar.Calendar.from_ical(text).walk("VEVENT")[0]
+    attendees = event.get("ATTENDEE")
+    attendees = attendees if isinstance(attendees, list) else [attendees]
+    return {str(a).lower(): str(a.params.get("PARTSTAT", "NEEDS-ACTION")).upper()
+            for a in attendees}
